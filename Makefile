@@ -1,0 +1,30 @@
+# mirage-mlir: `make demo` and `make test` each create .venv and install first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mirage-installed
+
+.PHONY: demo test pytest lit install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m mirage_mlir.examples.demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+	$(VENV)/bin/lit -sv tests/filecheck
+
+pytest: $(STAMP)
+	$(PY) -m pytest -q tests
+
+lit: $(STAMP)
+	$(VENV)/bin/lit -sv tests/filecheck
+
+clean:
+	rm -rf $(VENV) build *.egg-info

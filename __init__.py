@@ -1,0 +1,40 @@
+"""mirage-mlir: a superoptimizer for tensor programs.
+
+Import a PyTorch model through torch-mlir into linalg on tensors, find the
+cheapest equivalent program by equality saturation, and lower it to Triton
+kernels.  The public API is re-exported here; heavy dependencies (torch-mlir,
+triton) are imported only by the functions that need them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "import_torch", "execute_mlir"]
+
+if TYPE_CHECKING:
+    import numpy
+
+
+def import_torch(model: Any, *example_inputs: Any) -> str:
+    """Import a PyTorch module as linalg-on-tensors MLIR text (static shapes).
+
+    See `mirage_mlir.driver.importer.import_torch`.
+    """
+    from mirage_mlir.driver.importer import import_torch as _import_torch
+
+    return _import_torch(model, *example_inputs)
+
+
+def execute_mlir(
+    mlir_text: str, *arrays: "numpy.ndarray", function: str = "main"
+) -> "list[numpy.ndarray]":
+    """Run a linalg-on-tensors function on the CPU through MLIR's execution engine.
+
+    See `mirage_mlir.driver.executor.execute_mlir`.
+    """
+    from mirage_mlir.driver.executor import execute_mlir as _execute_mlir
+
+    return _execute_mlir(mlir_text, *arrays, function=function)

@@ -1,0 +1,1 @@
+"""The Python driver: import from PyTorch, reference execution, compilation and runtime."""

@@ -1,0 +1,1 @@
+"""NumPy reference semantics of the project's dialects, on xDSL's interpreter framework."""

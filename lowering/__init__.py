@@ -1,0 +1,1 @@
+"""Lowering of the mirage dialect to Triton kernels."""

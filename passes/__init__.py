@@ -1,0 +1,1 @@
+"""Transformations on the IR: eqsat-optimize and its parts."""

@@ -1,0 +1,20 @@
+"""The xDSL universe of mirage-mlir: the dialects and passes it adds to xdsl-opt.
+
+`mirage-mlir-opt` and `xdsl-opt` (through the `xdsl.universe` entry point) both
+see these names.  Factories import lazily so that loading the universe is cheap.
+"""
+
+from __future__ import annotations
+
+from xdsl.universe import Universe
+
+
+def _all_dialects():
+    return {}
+
+
+def _all_passes():
+    return {}
+
+
+MIRAGE_UNIVERSE = Universe(all_dialects=_all_dialects(), all_passes=_all_passes())
