@@ -9,8 +9,14 @@ from __future__ import annotations
 from xdsl.universe import Universe
 
 
+def _mirage_dialect():
+    from mirage_mlir.dialects.mirage import Mirage
+
+    return Mirage
+
+
 def _all_dialects():
-    return {}
+    return {"mirage": _mirage_dialect}
 
 
 def _all_passes():
