@@ -18,14 +18,14 @@ if TYPE_CHECKING:
     import numpy
 
 
-def import_torch(model: Any, *example_inputs: Any) -> str:
+def import_torch(model: Any, *example_inputs: Any, dynamic_shapes: Any = None) -> str:
     """Import a PyTorch module as linalg-on-tensors MLIR text (static shapes).
 
     See `mirage_mlir.driver.importer.import_torch`.
     """
     from mirage_mlir.driver.importer import import_torch as _import_torch
 
-    return _import_torch(model, *example_inputs)
+    return _import_torch(model, *example_inputs, dynamic_shapes=dynamic_shapes)
 
 
 def execute_mlir(
