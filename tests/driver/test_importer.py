@@ -37,7 +37,9 @@ def parse_main(text: str):
     context = ir.Context()
     module = ir.Module.parse(text, context)
     functions = [op.operation for op in module.body.operations]
-    main = [f for f in functions if ir.StringAttr(f.attributes["sym_name"]).value == "main"]
+    main = [
+        f for f in functions if ir.StringAttr(f.attributes["sym_name"]).value == "main"
+    ]
     assert len(main) == 1, "expected exactly one @main"
     return context, module, main[0]
 
@@ -48,7 +50,9 @@ def main_signature(text: str) -> tuple[list[tuple[list[int], str]], int]:
 
     context, _module, main = parse_main(text)
     with context:
-        function_type = ir.FunctionType(ir.TypeAttr(main.attributes["function_type"]).value)
+        function_type = ir.FunctionType(
+            ir.TypeAttr(main.attributes["function_type"]).value
+        )
         arguments = [(list(t.shape), str(t.element_type)) for t in function_type.inputs]
         return arguments, len(function_type.results)
 
@@ -86,7 +90,10 @@ def test_example_imports_with_static_shapes(name):
 
     def visit(operation):
         for value in list(operation.results) + list(operation.operands):
-            if isinstance(value.type, ir.RankedTensorType) and not value.type.has_static_shape:
+            if (
+                isinstance(value.type, ir.RankedTensorType)
+                and not value.type.has_static_shape
+            ):
                 dynamic.append(f"{operation.name}: {value.type}")
         return ir.WalkResult.ADVANCE
 
@@ -127,13 +134,17 @@ def test_training_mode_is_respected():
 
 def test_root_package_forwards_to_the_importer():
     x, y = torch.randn(4, 3), torch.randn(3, 2)
-    assert mirage_mlir.import_torch(MatMulReLU(), x, y) == import_torch(MatMulReLU(), x, y)
+    assert mirage_mlir.import_torch(MatMulReLU(), x, y) == import_torch(
+        MatMulReLU(), x, y
+    )
 
 
 def test_declared_dynamic_dimension_is_refused():
     x, y = torch.randn(8, 4), torch.randn(4, 3)
     with pytest.raises(DynamicShapeError) as caught:
-        mirage_mlir.import_torch(MatMulReLU(), x, y, dynamic_shapes=({0: Dim("rows")}, None))
+        mirage_mlir.import_torch(
+            MatMulReLU(), x, y, dynamic_shapes=({0: Dim("rows")}, None)
+        )
     message = str(caught.value)
     assert "input 'x' (argument 0) has dynamic dimension 0" in message
     assert "Dim 'rows'" in message
@@ -143,7 +154,9 @@ def test_declared_dynamic_dimension_is_refused():
 def test_dynamic_dimension_of_a_later_input_is_named():
     x, y = torch.randn(8, 4), torch.randn(4, 3)
     with pytest.raises(DynamicShapeError) as caught:
-        import_torch(MatMulReLU(), x, y, dynamic_shapes={"x": None, "y": (Dim.STATIC, Dim.AUTO)})
+        import_torch(
+            MatMulReLU(), x, y, dynamic_shapes={"x": None, "y": (Dim.STATIC, Dim.AUTO)}
+        )
     message = str(caught.value)
     assert "input 'y' (argument 1) has dynamic dimension 1" in message
     assert "Dim.AUTO" in message
@@ -184,12 +197,16 @@ def test_data_dependent_size_is_refused_before_lowering(tmp_path):
 
 
 def test_non_module_is_refused():
-    with pytest.raises(TorchImportError, match=r"expects a torch\.nn\.Module, got function"):
+    with pytest.raises(
+        TorchImportError, match=r"expects a torch\.nn\.Module, got function"
+    ):
         import_torch(lambda x: x, torch.randn(2))
 
 
 def test_non_tensor_input_is_refused():
-    with pytest.raises(TorchImportError, match=r"example input 1 of MatMulReLU is a int"):
+    with pytest.raises(
+        TorchImportError, match=r"example input 1 of MatMulReLU is a int"
+    ):
         import_torch(MatMulReLU(), torch.randn(2, 2), 3)
 
 
@@ -207,7 +224,9 @@ def test_unlowerable_op_is_named_with_its_location():
     with pytest.raises(TorchImportError) as caught:
         import_torch(SingularValues(), torch.randn(4, 4))
     message = str(caught.value)
-    assert message.startswith("torch-mlir could not lower SingularValues to linalg on tensors")
+    assert message.startswith(
+        "torch-mlir could not lower SingularValues to linalg on tensors"
+    )
     assert "no lowering for torch.aten._linalg_svd" in message
     assert f"{__file__}:" in message
     assert type(caught.value.__cause__).__name__ == "TorchMlirCompilerError"

@@ -1,0 +1,145 @@
+"""Lowering of linalg on tensors to the LLVM dialect, for the CPU reference executor.
+
+The reference executor (`mirage_mlir.driver.executor`) JIT-compiles the linalg-on-tensors
+functions torch-mlir emits, with upstream MLIR passes from torch-mlir's bundled
+bindings. This module holds that lowering: ordered pass stages and one IR rewrite.
+
+The calling convention the executor relies on: after lowering, every function takes its
+tensor arguments as memref descriptors, then one caller-allocated memref per result
+(static shape, identity layout), and returns nothing. Buffers a function allocates for
+itself are freed before it returns.
+
+Order matters in three places, each explained at the stage that needs it:
+
+- results become out-parameters only with ``modify-public-functions=true`` (otherwise
+  the public entry point keeps returning memrefs and the caller's buffers stay
+  unwritten);
+- ``memref.copy`` out of a strided view lowers to a call into MLIR's C runner library,
+  which torch-mlir does not ship, so copies become ``linalg.copy`` first;
+- ``llvm-request-c-wrappers`` must run before the math lowerings that add libm and
+  helper declarations, or those get C-wrapper requests too and the JIT cannot resolve
+  them.
+
+Example, for a function returning ``tensor<3x4xf32>`` computed by a generic: the result
+becomes a trailing ``memref<3x4xf32>`` argument and the generic writes straight into it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LoweringStage:
+    """One pass (or nested pipeline) of the lowering, anchored on `builtin.module`.
+
+    `passes` is MLIR's textual pipeline syntax for what runs inside the module, for
+    example ``func.func(convert-linalg-to-loops)``.
+    """
+
+    passes: str
+
+    @property
+    def pipeline(self) -> str:
+        """The stage as a complete pipeline string for `PassManager.parse`."""
+        return f"builtin.module({self.passes})"
+
+
+# Tensors to buffers, results to out-parameters, and deallocation of every temporary.
+BUFFERIZATION_STAGES: tuple[LoweringStage, ...] = (
+    # arith/math ops applied to whole tensors have no bufferization; as linalg.generic
+    # they become loops like everything else.
+    LoweringStage("func.func(convert-elementwise-to-linalg)"),
+    # Named ops (matmul, transpose, fill, ...) as generics: one loop lowering for all.
+    LoweringStage("func.func(linalg-generalize-named-ops)"),
+    # Identity layouts at function boundaries, so that dense NumPy arrays are valid
+    # arguments and results.
+    LoweringStage(
+        "one-shot-bufferize{bufferize-function-boundaries "
+        "function-boundary-type-conversion=identity-layout-map}"
+    ),
+    # Without modify-public-functions the entry point keeps returning memrefs and the
+    # caller's out-parameters are never written. Each result is computed into a
+    # temporary and copied out: hoist-static-allocs=true would save the copy, but this
+    # build's pass crashes the process (a segmentation fault) on a function that
+    # returns the same value twice (`return %r, %r`).
+    LoweringStage(
+        "buffer-results-to-out-params{modify-public-functions=true "
+        "hoist-static-allocs=false}"
+    ),
+    # Ownership-based deallocation: every memref.alloc gets its memref.dealloc, so
+    # repeated calls do not grow the process. Results are out-parameters by now, so no
+    # buffer escapes a function.
+    LoweringStage("ownership-based-buffer-deallocation"),
+    LoweringStage("canonicalize"),
+    LoweringStage("buffer-deallocation-simplification"),
+    LoweringStage("bufferization-lower-deallocations"),
+    LoweringStage("canonicalize"),
+)
+
+# Buffers and loops to the LLVM dialect; `rewrite_memref_copies` runs before these.
+LLVM_STAGES: tuple[LoweringStage, ...] = (
+    LoweringStage("func.func(convert-linalg-to-loops)"),
+    LoweringStage("lower-affine"),
+    LoweringStage("convert-scf-to-cf"),
+    LoweringStage("expand-strided-metadata"),
+    LoweringStage("finalize-memref-to-llvm"),
+    # Must precede every pass that adds function declarations (libm's erff for the erf
+    # in GELU, power helpers): a wrapper request on a declaration makes the JIT look
+    # for `_mlir_ciface_erff`, which does not exist.
+    LoweringStage("func.func(llvm-request-c-wrappers)"),
+    # math.fpowi / math.ipowi (integer powers, e.g. x ** 3) have no LLVM intrinsic.
+    LoweringStage("convert-math-to-funcs"),
+    LoweringStage("convert-math-to-llvm"),
+    LoweringStage("convert-math-to-libm"),
+    LoweringStage("convert-arith-to-llvm"),
+    LoweringStage("convert-func-to-llvm"),
+    LoweringStage("convert-cf-to-llvm"),
+    LoweringStage("reconcile-unrealized-casts"),
+)
+
+
+def full_pipeline_text() -> str:
+    """The whole lowering in MLIR's pipeline syntax, for error messages.
+
+    The `memref.copy` rewrite between the two lists is not a registered pass; it is
+    named on a line of its own.
+    """
+    bufferization = ",".join(stage.passes for stage in BUFFERIZATION_STAGES)
+    to_llvm = ",".join(stage.passes for stage in LLVM_STAGES)
+    return (
+        f"builtin.module({bufferization})\n"
+        "  then memref.copy -> linalg.copy (mirage_mlir.driver.cpu_lowering)\n"
+        f"  then builtin.module({to_llvm})"
+    )
+
+
+def rewrite_memref_copies(module: Any) -> int:
+    """Replace every `memref.copy` in `module` by a `linalg.copy`; return how many.
+
+    `finalize-memref-to-llvm` lowers a copy between contiguous identity-layout memrefs
+    to a memcpy, but a copy out of a strided view (a function that returns a slice of
+    its input, say) becomes a call to `memrefCopy` from MLIR's C runner library, which
+    torch-mlir's wheel does not ship: the JIT then fails with "Symbols not found:
+    memrefCopy". A `linalg.copy` becomes plain loops instead.
+
+    `module` is a `torch_mlir.ir.Module`; the caller holds its context.
+    """
+    from torch_mlir import ir
+    from torch_mlir.dialects import linalg
+
+    copies: list[Any] = []
+
+    def collect(op: Any) -> Any:
+        if op.name == "memref.copy":
+            copies.append(op)
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(collect)
+    for copy in copies:
+        source, target = copy.operands[0], copy.operands[1]
+        with ir.InsertionPoint(copy), copy.location:
+            linalg.copy(source, outs=[target])
+        copy.erase()
+    return len(copies)
