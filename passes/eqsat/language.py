@@ -1,0 +1,306 @@
+"""The egglog encoding of the tensor algebra, and the conversion of a Graph into an e-graph.
+
+Sorts:
+
+- `Tensor`: a tensor-valued term. One constructor per node kind of the graph, except that a
+  transpose of the two innermost axes is `Tensor.mt` (rank-agnostic, so the rules about
+  products and transposes need no shapes) and any other transpose is `Tensor.permute` with the
+  permutation packed into an i64 (4 bits per axis) and its rank. An n-ary einsum is
+  `Tensor.einsum` over a `Net`; a binary one is `Tensor.contract`.
+- `Args`: an operand list (cons/nil) for elementwise and opaque ops.
+- `Idx`: an index layout. Layouts are canonical, so that equal layouts are equal terms: a layout
+  whose letters are distinct and in `LETTERS` order is `Idx.sorted(mask)` (one bit per letter),
+  any other is `Idx.order(letters)`. Contraction rules only ever create sorted layouts.
+- `Net`: the factors of an einsum network, a cons list of (tensor, layout) in operand order.
+
+Shapes are not facts in the e-graph: every rule is shape-agnostic (contractions reason about
+index masks, transposes about "the two innermost axes"), and the types of all e-classes are
+inferred after saturation from the leaves' types (see `serialized.py`), which also checks that
+every e-class holds values of one type.
+
+Analyses (i64-valued functions filled by rules): `idx_mask(Idx)` and `net_mask(Net)`, the set
+of letters of a layout or a network. Relations: `part(L, A, B)` for every split of list L into
+sub-lists A and B (keeping order), `split(L, A, B)` for those with L's first factor in A, and
+`is_output(t, i)` marking the e-class of the graph's i-th output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from egglog import (
+    EGraph,
+    Expr,
+    StringLike,
+    f64Like,
+    i64,
+    i64Like,
+    function,
+    relation,
+    set_,
+)
+
+from mirage_mlir.passes.eqsat.graph import (
+    LETTERS,
+    Graph,
+    GraphError,
+    Node,
+    TensorType,
+    parse_spec,
+)
+
+#: Transposes of higher rank than this are not packed into an i64.
+MAX_PERMUTE_RANK = 15
+
+
+class Tensor(Expr):
+    """A tensor-valued term of the algebra (see the module docstring)."""
+
+    @classmethod
+    def input(cls, name: StringLike) -> Tensor:
+        """A function argument; its type is in the encoding's leaf table."""
+
+    @classmethod
+    def constant(cls, name: StringLike) -> Tensor:
+        """An opaque named tensor (a weight)."""
+
+    @classmethod
+    def full(cls, value: f64Like, shape: StringLike, dtype: StringLike) -> Tensor:
+        """A splat constant; shape is "2x3" ("" for a scalar)."""
+
+    @classmethod
+    def matmul(cls, a: Tensor, b: Tensor) -> Tensor:
+        """numpy.matmul with broadcast batch dimensions."""
+
+    @classmethod
+    def mt(cls, x: Tensor) -> Tensor:
+        """The transpose of the two innermost axes."""
+
+    @classmethod
+    def permute(cls, x: Tensor, perm: i64Like, rank: i64Like) -> Tensor:
+        """numpy.transpose(x, perm), perm packed 4 bits per axis (axis 0 lowest)."""
+
+    @classmethod
+    def reshape(cls, x: Tensor, shape: StringLike) -> Tensor:
+        """A row-major reshape to "2x3"."""
+
+    @classmethod
+    def scale(cls, x: Tensor, s: f64Like) -> Tensor:
+        """x times the scalar s."""
+
+    @classmethod
+    def contract(cls, a: Tensor, la: Idx, b: Tensor, lb: Idx, out: Idx) -> Tensor:
+        """The binary einsum la,lb->out."""
+
+    @classmethod
+    def einsum(cls, factors: Net, out: Idx) -> Tensor:
+        """The n-ary einsum of a network, evaluated as one loop nest."""
+
+    @classmethod
+    def elementwise(cls, op: StringLike, args: Args) -> Tensor:
+        """An elementwise op with broadcasting."""
+
+    @classmethod
+    def opaque(cls, name: StringLike, args: Args) -> Tensor:
+        """An op the algebra does not model; its type is in the leaf table."""
+
+
+class Args(Expr):
+    """An operand list."""
+
+    @classmethod
+    def nil(cls) -> Args:
+        """The empty list."""
+
+    @classmethod
+    def cons(cls, head: Tensor, tail: Args) -> Args:
+        """head followed by tail."""
+
+
+class Idx(Expr):
+    """A canonical index layout (see the module docstring)."""
+
+    @classmethod
+    def sorted(cls, mask: i64Like) -> Idx:
+        """The letters of mask, in LETTERS order."""
+
+    @classmethod
+    def order(cls, letters: StringLike) -> Idx:
+        """Any layout that is not sorted (or repeats a letter)."""
+
+
+class Net(Expr):
+    """The factors of an einsum network."""
+
+    @classmethod
+    def nil(cls) -> Net:
+        """No factors."""
+
+    @classmethod
+    def cons(cls, x: Tensor, layout: Idx, rest: Net) -> Net:
+        """Factor x with layout, then rest."""
+
+
+@function
+def idx_mask(layout: Idx) -> i64:
+    """The set of letters of a layout, one bit per letter."""
+
+
+@function
+def net_mask(net: Net) -> i64:
+    """The set of letters of all factors of a network."""
+
+
+part = relation("part", Net, Net, Net)
+split = relation("split", Net, Net, Net)
+is_output = relation("is_output", Tensor, i64)
+
+
+# --------------------------------------------------------------------------------------------
+# Layout and permutation codes, shared with the decoder
+
+
+def letter_mask(letters: str) -> int:
+    """The bit mask of a set of einsum letters."""
+    mask = 0
+    for letter in letters:
+        mask |= 1 << LETTERS.index(letter)
+    return mask
+
+
+def mask_letters(mask: int) -> str:
+    """The letters of a bit mask, in LETTERS order."""
+    return "".join(letter for bit, letter in enumerate(LETTERS) if mask >> bit & 1)
+
+
+def is_sorted_layout(letters: str) -> bool:
+    """Whether a layout is its own canonical sorted form."""
+    return mask_letters(letter_mask(letters)) == letters
+
+
+def pack_perm(perm: tuple[int, ...]) -> int:
+    """A permutation as an i64, 4 bits per axis."""
+    return sum(p << (4 * i) for i, p in enumerate(perm))
+
+
+def unpack_perm(code: int, rank: int) -> tuple[int, ...]:
+    """The inverse of pack_perm."""
+    return tuple(code >> (4 * i) & 15 for i in range(rank))
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """A shape as an e-graph string: "2x3", "" for a scalar."""
+    return "x".join(str(d) for d in shape)
+
+
+def parse_shape_text(text: str) -> tuple[int, ...]:
+    """The inverse of shape_text."""
+    return tuple(int(d) for d in text.split("x")) if text else ()
+
+
+def layout_term(letters: str) -> Idx:
+    """The canonical Idx term of a layout."""
+    if is_sorted_layout(letters):
+        return Idx.sorted(letter_mask(letters))
+    return Idx.order(letters)
+
+
+# --------------------------------------------------------------------------------------------
+# Graph -> e-graph
+
+
+@dataclass
+class Encoding:
+    """An e-graph holding a graph: its output terms and the types of its leaves.
+
+    `leaves` maps ("input" | "constant" | "opaque", name) to the TensorType the e-graph does
+    not record.
+    """
+
+    egraph: EGraph
+    outputs: tuple[Tensor, ...]
+    leaves: dict[tuple[str, str], TensorType] = field(default_factory=dict)
+
+
+def encode(graph: Graph, egraph: EGraph | None = None) -> Encoding:
+    """Insert `graph` into an e-graph (a new one by default); shared nodes stay shared."""
+    egraph = egraph or EGraph()
+    leaves: dict[tuple[str, str], TensorType] = {}
+    terms: dict[int, Tensor] = {}
+    facts: list = []
+    for node in graph.nodes():
+        terms[id(node)] = _encode_node(
+            node, [terms[id(o)] for o in node.operands], leaves, facts
+        )
+    outputs = tuple(terms[id(o)] for o in graph.outputs)
+    facts.extend(is_output(term, i) for i, term in enumerate(outputs))
+    egraph.register(*facts)
+    return Encoding(egraph, outputs, leaves)
+
+
+def _record_leaf(leaves: dict, kind: str, name: str, ty: TensorType) -> None:
+    known = leaves.setdefault((kind, name), ty)
+    if known != ty:
+        raise GraphError(f"{kind} {name!r} appears with two types, {known} and {ty}")
+
+
+def _args(terms: list[Tensor]) -> Args:
+    args = Args.nil()
+    for term in reversed(terms):
+        args = Args.cons(term, args)
+    return args
+
+
+def _layout(letters: str, facts: list) -> Idx:
+    term = layout_term(letters)
+    if not is_sorted_layout(letters):
+        # The mask of a sorted layout follows from a rule; an ordered one's is recorded here.
+        facts.append(set_(idx_mask(term)).to(letter_mask(letters)))
+    return term
+
+
+def _encode_node(
+    node: Node, operands: list[Tensor], leaves: dict, facts: list
+) -> Tensor:
+    kind, attrs = node.kind, node.attrs
+    if kind in ("input", "constant"):
+        _record_leaf(leaves, kind, attrs[0], node.type)
+        return Tensor.input(attrs[0]) if kind == "input" else Tensor.constant(attrs[0])
+    if kind == "full":
+        return Tensor.full(attrs[0], shape_text(attrs[1]), attrs[2])
+    if kind == "matmul":
+        return Tensor.matmul(*operands)
+    if kind == "transpose":
+        perm = attrs[0]
+        rank = len(perm)
+        if rank >= 2 and perm == tuple(range(rank - 2)) + (rank - 1, rank - 2):
+            return Tensor.mt(operands[0])
+        if rank > MAX_PERMUTE_RANK:
+            raise GraphError(
+                f"transpose of rank {rank} exceeds the supported {MAX_PERMUTE_RANK}"
+            )
+        return Tensor.permute(operands[0], pack_perm(perm), rank)
+    if kind == "reshape":
+        return Tensor.reshape(operands[0], shape_text(attrs[0]))
+    if kind == "scale":
+        return Tensor.scale(operands[0], attrs[0])
+    if kind == "contract":
+        layouts, out = parse_spec(attrs[0], len(operands))
+        if len(operands) == 2:
+            return Tensor.contract(
+                operands[0],
+                _layout(layouts[0], facts),
+                operands[1],
+                _layout(layouts[1], facts),
+                _layout(out, facts),
+            )
+        net = Net.nil()
+        for term, letters in reversed(list(zip(operands, layouts))):
+            net = Net.cons(term, _layout(letters, facts), net)
+        return Tensor.einsum(net, _layout(out, facts))
+    if kind == "elementwise":
+        return Tensor.elementwise(attrs[0], _args(operands))
+    if kind == "opaque":
+        _record_leaf(leaves, kind, attrs[0], node.type)
+        return Tensor.opaque(attrs[0], _args(operands))
+    raise GraphError(f"unknown node kind {kind!r}")

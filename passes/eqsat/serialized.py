@@ -1,0 +1,275 @@
+"""Reading a saturated e-graph back: e-classes, e-nodes, types, and the chosen program.
+
+egglog's `_serialize().to_json()` lists every e-node with its op, its e-class and its children
+(as node ids). `read_egraph` turns that into an `EGraphView` of the tensor e-classes only:
+each e-node carries the graph kind and attributes it stands for (the contraction layouts and
+operand lists are read out of their Idx/Net/Args structure) and the e-classes of its tensor
+operands. The roots are found through the `is_output` relation (the JSON's root list is empty).
+
+`infer_types` gives every e-class its TensorType from the leaves upwards, and raises
+`UnsoundEGraph` when two e-nodes of one e-class disagree, which only an unsound rule can cause.
+`decode` turns a choice of one e-node per e-class into a Graph.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from mirage_mlir.passes.eqsat.graph import (
+    Graph,
+    GraphError,
+    Input,
+    MatMul,
+    Node,
+    TensorType,
+    make_node,
+    result_type,
+    swap_last_two,
+)
+from mirage_mlir.passes.eqsat.language import (
+    mask_letters,
+    parse_shape_text,
+    unpack_perm,
+)
+
+
+class UnsoundEGraph(AssertionError):
+    """Two e-nodes of one e-class have different types: a rewrite rule is wrong."""
+
+
+@dataclass(frozen=True)
+class ENode:
+    """A tensor e-node: the graph kind it stands for, its attributes and operand e-classes.
+
+    kind is a graph node kind, or "mt" (swap the two innermost axes, whose permutation depends
+    on the operand's rank and becomes a "transpose" once types are known).
+    """
+
+    id: str
+    eclass: str
+    kind: str
+    attrs: tuple
+    children: tuple[str, ...]
+
+
+@dataclass
+class EGraphView:
+    """The tensor part of a serialized e-graph."""
+
+    classes: dict[str, list[ENode]]
+    roots: tuple[str, ...]
+    types: dict[str, TensorType] = field(default_factory=dict)
+
+    @property
+    def enodes(self) -> int:
+        """The number of tensor e-nodes."""
+        return sum(len(nodes) for nodes in self.classes.values())
+
+    def signature(self, node: ENode) -> tuple[str, tuple]:
+        """The node's graph kind and attributes, resolving "mt" with its operand's rank."""
+        if node.kind == "mt":
+            rank = len(self.types[node.children[0]].shape)
+            return "transpose", (swap_last_two(rank),)
+        return node.kind, node.attrs
+
+
+def _literal(raw: dict, node_id: str):
+    text = raw[node_id]["op"]
+    if text.startswith('"'):
+        return json.loads(text)
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def read_egraph(
+    json_text: str, leaves: Mapping[tuple[str, str], TensorType]
+) -> EGraphView:
+    """Parse egglog's JSON export; `leaves` holds the types of inputs, constants, opaque ops."""
+    raw = json.loads(json_text)["nodes"]
+    classes: dict[str, list[ENode]] = {}
+    roots: dict[int, str] = {}
+
+    def eclass(node_id: str) -> str:
+        return raw[node_id]["eclass"]
+
+    def layout(node_id: str) -> str:
+        node = raw[node_id]
+        if node["op"] == "Idx.sorted":
+            return mask_letters(_literal(raw, node["children"][0]))
+        return _literal(raw, node["children"][0])
+
+    def listed(node_id: str, with_layouts: bool) -> tuple[list[str], list[str]]:
+        items, layouts = [], []
+        while raw[node_id]["op"].endswith(".cons"):
+            children = raw[node_id]["children"]
+            items.append(eclass(children[0]))
+            if with_layouts:
+                layouts.append(layout(children[1]))
+            node_id = children[-1]
+        return items, layouts
+
+    for node_id, node in raw.items():
+        op, children = node["op"], node["children"]
+        if op == "is_output":
+            roots[_literal(raw, children[1])] = eclass(children[0])
+            continue
+        if not op.startswith("Tensor."):
+            continue
+        kind = op[len("Tensor.") :]
+        operands: list[str]
+        if kind in ("input", "constant", "opaque"):
+            name = _literal(raw, children[0])
+            if (kind, name) not in leaves:
+                raise GraphError(f"the e-graph has {kind} {name!r} of unknown type")
+            ty = leaves[(kind, name)]
+            operands = listed(children[1], False)[0] if kind == "opaque" else []
+            attrs: tuple = (name, ty.shape, ty.dtype)
+        elif kind == "full":
+            value, shape, dtype = (_literal(raw, c) for c in children)
+            attrs, operands = (float(value), parse_shape_text(shape), dtype), []
+        elif kind in ("matmul", "mt"):
+            attrs, operands = (), [eclass(c) for c in children]
+        elif kind == "permute":
+            rank = _literal(raw, children[2])
+            attrs, operands = (unpack_perm(_literal(raw, children[1]), rank),), [
+                eclass(children[0])
+            ]
+            kind = "transpose"
+        elif kind == "reshape":
+            attrs = (parse_shape_text(_literal(raw, children[1])),)
+            operands = [eclass(children[0])]
+        elif kind == "scale":
+            attrs, operands = (float(_literal(raw, children[1])),), [
+                eclass(children[0])
+            ]
+        elif kind == "contract":
+            a, la, b, lb, out = children
+            attrs = (f"{layout(la)},{layout(lb)}->{layout(out)}",)
+            operands = [eclass(a), eclass(b)]
+            kind = "contract"
+        elif kind == "einsum":
+            operands, layouts = listed(children[0], True)
+            attrs = (",".join(layouts) + "->" + layout(children[1]),)
+            kind = "contract"
+        elif kind == "elementwise":
+            attrs, operands = (_literal(raw, children[0]),), listed(children[1], False)[
+                0
+            ]
+        else:
+            raise GraphError(
+                f"the e-graph has an e-node {op!r} this reader does not know"
+            )
+        enode = ENode(node_id, eclass(node_id), kind, attrs, tuple(operands))
+        classes.setdefault(enode.eclass, []).append(enode)
+    if sorted(roots) != list(range(len(roots))):
+        raise GraphError(f"the e-graph marks outputs {sorted(roots)}; expected 0..n-1")
+    return EGraphView(classes, tuple(roots[i] for i in range(len(roots))))
+
+
+def infer_types(view: EGraphView) -> dict[str, TensorType]:
+    """Type every e-class bottom-up; check that each e-class has exactly one type."""
+    users: dict[str, list[ENode]] = {}
+    waiting: dict[str, int] = {}
+    ready: list[ENode] = []
+    for nodes in view.classes.values():
+        for node in nodes:
+            waiting[node.id] = len(set(node.children))
+            for child in set(node.children):
+                users.setdefault(child, []).append(node)
+            if not node.children:
+                ready.append(node)
+    types = view.types
+    while ready:
+        node = ready.pop()
+        kind, attrs = view.signature(node)
+        ty = result_type(kind, attrs, [types[c] for c in node.children])
+        known = types.get(node.eclass)
+        if known is not None:
+            if known != ty:
+                raise UnsoundEGraph(
+                    f"e-class {node.eclass} holds values of type {known} and {ty} ({kind} {attrs})"
+                )
+            continue
+        types[node.eclass] = ty
+        for user in users.get(node.eclass, ()):
+            waiting[user.id] -= 1
+            if waiting[user.id] == 0:
+                ready.append(user)
+    untyped = [c for c in view.classes if c not in types]
+    if untyped:
+        raise GraphError(
+            f"{len(untyped)} e-classes could not be typed (e.g. {untyped[0]})"
+        )
+    return types
+
+
+def matmul_layout(spec: str) -> bool:
+    """Whether a binary einsum is exactly numpy.matmul: "...ik,...kj->...ij", same batch."""
+    lhs, out = spec.split("->")
+    parts = lhs.split(",")
+    if len(parts) != 2:
+        return False
+    la, lb = parts
+    if len(la) < 2 or len(la) != len(lb) or len(out) != len(la):
+        return False
+    if len(set(la)) != len(la) or len(set(lb)) != len(lb):
+        return False
+    batch, (i, k), (k2, j) = la[:-2], la[-2:], lb[-2:]
+    return (
+        lb[:-2] == batch
+        and k == k2
+        and out == batch + i + j
+        and len({i, k, j} | set(batch)) == len(batch) + 3
+    )
+
+
+def decode(
+    view: EGraphView,
+    choice: Mapping[str, ENode],
+    inputs: tuple[Input, ...] | tuple[str, ...],
+) -> Graph:
+    """The Graph that `choice` (e-class -> chosen e-node) selects for the view's roots.
+
+    `inputs` are the original graph's input names (or nodes), kept in order even when unused.
+    A binary contraction laid out exactly as a (batched) matmul becomes a MatMul node.
+    """
+    built: dict[str, Node] = {}
+    open_classes: set[str] = set()
+    # Iterative post-order over chosen e-nodes (programs can be deep).
+    stack: list[tuple[str, bool]] = [(root, False) for root in reversed(view.roots)]
+    while stack:
+        eclass, expanded = stack.pop()
+        if eclass in built:
+            continue
+        node = choice[eclass]
+        if not expanded:
+            if eclass in open_classes:
+                raise GraphError(
+                    f"the chosen e-nodes form a cycle through e-class {eclass}"
+                )
+            open_classes.add(eclass)
+            stack.append((eclass, True))
+            stack.extend((c, False) for c in reversed(node.children) if c not in built)
+            continue
+        open_classes.discard(eclass)
+        kind, attrs = view.signature(node)
+        operands = [built[c] for c in node.children]
+        if kind == "contract" and matmul_layout(attrs[0]):
+            built[eclass] = MatMul(*operands)
+        else:
+            built[eclass] = make_node(kind, attrs, operands)
+    by_name = {n.name: n for n in built.values() if isinstance(n, Input)}
+    graph_inputs = []
+    for item in inputs:
+        name = item if isinstance(item, str) else item.name
+        if name in by_name:
+            graph_inputs.append(by_name[name])
+        elif isinstance(item, Input):
+            graph_inputs.append(Input(item.name, item.shape, item.dtype))
+        else:
+            raise GraphError(f"input {name!r} is unused and its type is unknown")
+    return Graph(tuple(graph_inputs), tuple(built[r] for r in view.roots))
