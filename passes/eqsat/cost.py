@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from mirage_mlir.passes.eqsat.graph import Graph, TensorType, parse_spec, index_sizes
+from mirage_mlir.passes.eqsat.graph_nn import STRUCTURED_KINDS, structured_flops
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,10 @@ def node_work(
     if kind in ("transpose", "opaque"):
         # A transpose only moves data; an opaque op's arithmetic is unknown.
         return KernelWork(0, read, written, "vector", result.dtype)
+    if kind in STRUCTURED_KINDS:
+        flops = structured_flops(kind, attrs, operands, result)
+        engine = "matrix" if kind == "attention" else "vector"
+        return KernelWork(flops, read, written, engine, result.dtype)
     raise ValueError(f"no cost rule for node kind {kind!r}")
 
 

@@ -12,6 +12,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from mirage_mlir.passes.eqsat.graph import Graph, GraphError, Node
+from mirage_mlir.passes.eqsat.graph_nn import STRUCTURED_KINDS, evaluate_structured
 
 NUMPY_DTYPES: dict[str, type] = {
     "f64": np.float64,
@@ -128,6 +129,8 @@ def _evaluate_node(
                 f"no NumPy implementation given for opaque op {attrs[0]!r}"
             )
         return opaque[attrs[0]](*args)
+    if kind in STRUCTURED_KINDS:
+        return evaluate_structured(kind, attrs, args)
     raise GraphError(f"unknown node kind {kind!r}")
 
 

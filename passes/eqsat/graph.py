@@ -21,6 +21,8 @@ e-nodes alike:
     contract      (spec,)                 operands    an einsum term such as "ik,kj->ij"
     elementwise   (op,)                   operands    add, mul, exp, tanh, ... with broadcasting
     opaque        (name, shape, dtype)    operands    an op the algebra does not model
+    reduce, broadcast, concat, slice, cast, softmax, attention, rms_norm, layer_norm,
+    batch_norm: the structured kinds of graph_nn.py, all built as `Structured` nodes
 
 Example (E5, the gated layer):
 
@@ -36,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
+from mirage_mlir.passes.eqsat.graph_nn import STRUCTURED_KINDS
 from mirage_mlir.passes.eqsat.type_rules import (
     COMPARISONS,
     DTYPE_BYTES,
@@ -68,6 +71,17 @@ __all__ = [
     "Reshape",
     "Scale",
     "Shape",
+    "Structured",
+    "attention",
+    "batch_norm",
+    "broadcast",
+    "cast",
+    "concat",
+    "layer_norm",
+    "reduce",
+    "rms_norm",
+    "softmax",
+    "strided_slice",
     "TensorType",
     "Transpose",
     "Weight",
@@ -377,6 +391,90 @@ class Opaque(Node):
         return (self.name, self.out_shape, self.out_dtype)
 
 
+@dataclass(frozen=True, eq=False)
+class Structured(Node):
+    """A node of one of the structured kinds of graph_nn.py (reduce, softmax, attention, ...).
+
+    Build them with the helpers below: `softmax(x, -1)`, `attention(q, k, v, 0.125, True)`.
+    """
+
+    structured_kind: str
+    structured_attrs: tuple
+    inputs: tuple[Node, ...]
+    shape: Shape = field(init=False)
+    dtype: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.structured_kind not in STRUCTURED_KINDS:
+            raise GraphError(f"{self.structured_kind!r} is not a structured node kind")
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        self._infer()
+
+    @property
+    def operands(self) -> tuple[Node, ...]:
+        return self.inputs
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return self.structured_kind
+
+    @property
+    def attrs(self) -> tuple:
+        return self.structured_attrs
+
+
+def reduce(x: Node, op: str, axes: Sequence[int], keepdims: bool = False) -> Structured:
+    """A reduction (sum, max, min, mean) of x over `axes`."""
+    return Structured("reduce", (op, tuple(axes), bool(keepdims)), (x,))
+
+
+def broadcast(x: Node, shape: Sequence[int]) -> Structured:
+    """numpy.broadcast_to(x, shape), materialised."""
+    return Structured("broadcast", (tuple(shape),), (x,))
+
+
+def concat(inputs: Sequence[Node], axis: int) -> Structured:
+    """numpy.concatenate(inputs, axis)."""
+    return Structured("concat", (axis,), tuple(inputs))
+
+
+def strided_slice(x: Node, offsets: Sequence[int], sizes: Sequence[int], strides: Sequence[int] | None = None) -> Structured:
+    """A static slice: `sizes[i]` elements of axis i from `offsets[i]`, every `strides[i]`."""
+    strides = tuple(strides) if strides is not None else (1,) * len(sizes)
+    return Structured("slice", (tuple(offsets), tuple(sizes), strides), (x,))
+
+
+def cast(x: Node, dtype: str) -> Structured:
+    """x converted to element type `dtype`."""
+    return Structured("cast", (dtype,), (x,))
+
+
+def softmax(x: Node, axis: int = -1) -> Structured:
+    """The numerically stable softmax of x along `axis`."""
+    return Structured("softmax", (axis,), (x,))
+
+
+def attention(q: Node, k: Node, v: Node, scale: float, causal: bool = False, mask: Node | None = None) -> Structured:
+    """softmax(scale * q @ k^T [+ mask], causal) @ v with grouped KV heads (see graph_nn.py)."""
+    operands = (q, k, v) if mask is None else (q, k, v, mask)
+    return Structured("attention", (float(scale), bool(causal)), operands)
+
+
+def rms_norm(x: Node, weight: Node, eps: float) -> Structured:
+    """x / sqrt(mean(x^2, -1) + eps) * weight."""
+    return Structured("rms_norm", (float(eps),), (x, weight))
+
+
+def layer_norm(x: Node, weight: Node, bias: Node, eps: float) -> Structured:
+    """LayerNorm over the last axis."""
+    return Structured("layer_norm", (float(eps),), (x, weight, bias))
+
+
+def batch_norm(x: Node, gamma: Node, beta: Node, eps: float) -> Structured:
+    """BatchNorm of x [N, C] with the training statistics over axis 0."""
+    return Structured("batch_norm", (float(eps),), (x, gamma, beta))
+
+
 def elementwise(op: str, *inputs: Node) -> Elementwise:
     """Build an elementwise node: `elementwise("tanh", x)`."""
     return Elementwise(op, inputs)
@@ -414,6 +512,8 @@ def make_node(kind: str, attrs: tuple, operands: Sequence[Node]) -> Node:
         return Elementwise(attrs[0], tuple(operands))
     if kind == "opaque":
         return Opaque(attrs[0], tuple(operands), attrs[1], attrs[2])
+    if kind in STRUCTURED_KINDS:
+        return Structured(kind, tuple(attrs), tuple(operands))
     raise GraphError(f"unknown node kind {kind!r}")
 
 

@@ -238,4 +238,8 @@ def result_type(kind: str, attrs: tuple, operands: Sequence[TensorType]) -> Tens
             return TensorType(shape, _same_dtype(operands[1:], "elementwise where"))
         dtype = _same_dtype(operands, f"elementwise {op}")
         return TensorType(shape, "i1" if op in COMPARISONS else dtype)
+    from mirage_mlir.passes.eqsat.graph_nn import STRUCTURED_KINDS, structured_result_type
+
+    if kind in STRUCTURED_KINDS:
+        return structured_result_type(kind, attrs, operands)
     raise GraphError(f"unknown node kind {kind!r}")
