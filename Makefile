@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mirage-installed
 
-.PHONY: demo test pytest lit install clean
+.PHONY: demo test pytest lit bench install clean
 
 install: $(STAMP)
 
@@ -25,6 +25,9 @@ pytest: $(STAMP)
 
 lit: $(STAMP)
 	$(VENV)/bin/lit -sv tests/filecheck
+
+bench: $(STAMP)
+	$(PY) benchmarks/optimisation_time.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
