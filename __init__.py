@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "import_torch", "execute_mlir"]
+__all__ = ["__version__", "import_torch", "execute_mlir", "optimize"]
 
 if TYPE_CHECKING:
     import numpy
+
+    from mirage_mlir.driver.optimize import OptimizeResult
 
 
 def import_torch(model: Any, *example_inputs: Any, dynamic_shapes: Any = None) -> str:
@@ -38,3 +40,15 @@ def execute_mlir(
     from mirage_mlir.driver.executor import execute_mlir as _execute_mlir
 
     return _execute_mlir(mlir_text, *arrays, function=function)
+
+
+def optimize(
+    mlir_text: str, target: str = "h100", verify: bool = False, **limits: Any
+) -> "OptimizeResult":
+    """Optimise linalg-on-tensors MLIR by equality saturation (the `eqsat-optimize` pass).
+
+    See `mirage_mlir.driver.optimize.optimize`.
+    """
+    from mirage_mlir.driver.optimize import optimize as _optimize
+
+    return _optimize(mlir_text, target=target, verify=verify, **limits)

@@ -19,8 +19,14 @@ def _all_dialects():
     return {"mirage": _mirage_dialect}
 
 
+def _eqsat_optimize():
+    from mirage_mlir.passes.eqsat_optimize import EqsatOptimize
+
+    return EqsatOptimize
+
+
 def _all_passes():
-    return {}
+    return {"eqsat-optimize": _eqsat_optimize}
 
 
 MIRAGE_UNIVERSE = Universe(all_dialects=_all_dialects(), all_passes=_all_passes())

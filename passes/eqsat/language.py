@@ -20,8 +20,16 @@ every e-class holds values of one type.
 
 Analyses (i64-valued functions filled by rules): `idx_mask(Idx)` and `net_mask(Net)`, the set
 of letters of a layout or a network. Relations: `part(L, A, B)` for every split of list L into
-sub-lists A and B (keeping order), `split(L, A, B)` for those with L's first factor in A, and
-`is_output(t, i)` marking the e-class of the graph's i-th output.
+sub-lists A and B (keeping order), `split(L, A, B)` for those with L's first factor in A,
+`is_output(t, i)` marking the e-class of the graph's i-th output, and `causal_masked`,
+`repeat_heads`: facts that depend on shapes, recorded once at encoding (language_nn.py).
+
+The structured kinds (reductions, softmax, attention, norms, layout ops) are constructors of
+`Tensor` too; their encoding, and the equalities that only shapes can justify (a reshape that
+merely restores a reduction's kept axis, a mean as a sum times 1/n, ...), are in
+language_nn.py. Rules whose side conditions are about shapes (attention's head counts, a norm's
+weight shape) are written shape-agnostically and checked when e-classes are typed: see
+`GUARDED_KINDS` in serialized.py.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from egglog import (
     set_,
 )
 
+from mirage_mlir.passes.eqsat.graph_nn import STRUCTURED_KINDS
 from mirage_mlir.passes.eqsat.graph import (
     LETTERS,
     Graph,
@@ -104,6 +113,64 @@ class Tensor(Expr):
     def opaque(cls, name: StringLike, args: Args) -> Tensor:
         """An op the algebra does not model; its type is in the leaf table."""
 
+    # The structured kinds of graph_nn.py. Axes are counted from the end (-1 is the last
+    # axis, bit k of an axis mask is axis -(k + 1)), so that "the last axis" is one term
+    # whatever the rank: the rules for softmax, attention and norms need no shapes.
+
+    @classmethod
+    def reduce(cls, x: Tensor, op: StringLike, axes: i64Like, keepdims: i64Like) -> Tensor:
+        """A reduction (sum, max, min, mean) over the axes of a mask, keepdims 0 or 1."""
+
+    @classmethod
+    def broadcast(cls, x: Tensor, shape: StringLike) -> Tensor:
+        """numpy.broadcast_to(x, shape), materialised."""
+
+    @classmethod
+    def concat(cls, args: Args, axis: i64Like) -> Tensor:
+        """numpy.concatenate along a negative axis."""
+
+    @classmethod
+    def slice(cls, x: Tensor, offsets: StringLike, sizes: StringLike, strides: StringLike) -> Tensor:
+        """A static strided slice; offsets, sizes and strides as "1x2x3"."""
+
+    @classmethod
+    def take(cls, x: Tensor, index: i64Like, pieces: Args, axis: i64Like) -> Tensor:
+        """Piece `index` of x, when x is laid out as the concatenation of `pieces` along axis.
+
+        Only the pieces' types matter (not their values): once types are known this is a
+        slice of x, which is how it is decoded.
+        """
+
+    @classmethod
+    def cast(cls, x: Tensor, dtype: StringLike) -> Tensor:
+        """Element type conversion."""
+
+    @classmethod
+    def softmax(cls, x: Tensor, axis: i64Like) -> Tensor:
+        """The numerically stable softmax along a negative axis."""
+
+    @classmethod
+    def attention(cls, q: Tensor, k: Tensor, v: Tensor, scale: f64Like, causal: i64Like) -> Tensor:
+        """softmax(scale * q @ k^T, causal) @ v with grouped KV heads."""
+
+    @classmethod
+    def attention_masked(
+        cls, q: Tensor, k: Tensor, v: Tensor, mask: Tensor, scale: f64Like, causal: i64Like
+    ) -> Tensor:
+        """attention with an additive mask on the scaled scores."""
+
+    @classmethod
+    def rms_norm(cls, x: Tensor, weight: Tensor, eps: f64Like) -> Tensor:
+        """RMSNorm over the last axis."""
+
+    @classmethod
+    def layer_norm(cls, x: Tensor, weight: Tensor, bias: Tensor, eps: f64Like) -> Tensor:
+        """LayerNorm over the last axis."""
+
+    @classmethod
+    def batch_norm(cls, x: Tensor, gamma: Tensor, beta: Tensor, eps: f64Like) -> Tensor:
+        """BatchNorm of x [N, C] with the training statistics."""
+
 
 class Args(Expr):
     """An operand list."""
@@ -154,6 +221,15 @@ def net_mask(net: Net) -> i64:
 part = relation("part", Net, Net, Net)
 split = relation("split", Net, Net, Net)
 is_output = relation("is_output", Tensor, i64)
+#: causal_masked(m, s): m is the scores s with every key after its query set to -inf
+#: (top-left aligned, on the two innermost axes); recorded at encoding, where shapes are known.
+causal_masked = relation("causal_masked", Tensor, Tensor)
+#: repeat_heads(r, x): r is x [..., H, S, D] with each head repeated consecutively
+#: (torch.repeat_interleave on the heads axis); recorded at encoding.
+repeat_heads = relation("repeat_heads", Tensor, Tensor)
+#: weight(w): w is a plain weight (a constant or argument, or its transpose); see
+#: rules_shared_input.py.
+weight = relation("weight", Tensor)
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,6 +308,9 @@ def encode(graph: Graph, egraph: EGraph | None = None) -> Encoding:
         terms[id(node)] = _encode_node(
             node, [terms[id(o)] for o in node.operands], leaves, facts
         )
+    from mirage_mlir.passes.eqsat.language_nn import shape_facts
+
+    facts.extend(shape_facts(graph, terms))
     outputs = tuple(terms[id(o)] for o in graph.outputs)
     facts.extend(is_output(term, i) for i, term in enumerate(outputs))
     egraph.register(*facts)
@@ -303,4 +382,8 @@ def _encode_node(
     if kind == "opaque":
         _record_leaf(leaves, kind, attrs[0], node.type)
         return Tensor.opaque(attrs[0], _args(operands))
+    if kind in STRUCTURED_KINDS:
+        from mirage_mlir.passes.eqsat.language_nn import encode_structured
+
+        return encode_structured(node, operands)
     raise GraphError(f"unknown node kind {kind!r}")

@@ -52,6 +52,16 @@ def declarations(name: str) -> tuple[Declaration, ...]:
         from mirage_mlir.passes.eqsat.rules_linalg import DECLARATIONS
     elif name == "contraction":
         from mirage_mlir.passes.eqsat.rules_contraction import DECLARATIONS
+    elif name == "elementwise":
+        from mirage_mlir.passes.eqsat.rules_elementwise import DECLARATIONS
+    elif name == "softmax":
+        from mirage_mlir.passes.eqsat.rules_softmax import DECLARATIONS
+    elif name == "attention":
+        from mirage_mlir.passes.eqsat.rules_attention import DECLARATIONS
+    elif name == "normalisation":
+        from mirage_mlir.passes.eqsat.rules_norm import DECLARATIONS
+    elif name == "shared_input":
+        from mirage_mlir.passes.eqsat.rules_shared_input import DECLARATIONS
     else:
         raise ValueError(
             f"unknown ruleset {name!r}; known rulesets: {', '.join(RULESET_NAMES)}"
@@ -59,7 +69,26 @@ def declarations(name: str) -> tuple[Declaration, ...]:
     return DECLARATIONS
 
 
-RULESET_NAMES = ("linear_algebra", "contraction")
+RULESET_NAMES = (
+    "linear_algebra",
+    "contraction",
+    "elementwise",
+    "softmax",
+    "attention",
+    "normalisation",
+    "shared_input",
+)
+
+
+def extra_examples(name: str) -> dict[str, tuple[Callable[[], tuple[Graph, Graph]], ...]]:
+    """Further (left, right) examples that rules of ruleset `name` must also prove."""
+    if name == "softmax":
+        from mirage_mlir.passes.eqsat.rules_softmax import EXTRA_EXAMPLES
+    elif name == "attention":
+        from mirage_mlir.passes.eqsat.rules_attention import EXTRA_EXAMPLES
+    else:
+        return {}
+    return EXTRA_EXAMPLES
 
 
 def build_ruleset(name: str, without: frozenset[str] = frozenset()) -> Ruleset:

@@ -33,6 +33,16 @@ from mirage_mlir.passes.eqsat.language import (
     parse_shape_text,
     unpack_perm,
 )
+from mirage_mlir.passes.eqsat.language_nn import mask_axes
+
+#: Kinds built by rules whose side conditions are about shapes. Those rules are written
+#: shape-agnostically, so they also fire where the new e-node does not type-check (attention
+#: over operands of different ranks, a concatenation of pieces of different shapes); such an
+#: e-node is dropped when e-classes are typed. This is sound because each such rule is
+#: an equality wherever its right side is well typed (see the rule modules).
+GUARDED_KINDS = frozenset(
+    {"softmax", "attention", "rms_norm", "layer_norm", "batch_norm", "concat", "take"}
+)
 
 
 class UnsoundEGraph(AssertionError):
@@ -44,7 +54,9 @@ class ENode:
     """A tensor e-node: the graph kind it stands for, its attributes and operand e-classes.
 
     kind is a graph node kind, or "mt" (swap the two innermost axes, whose permutation depends
-    on the operand's rank and becomes a "transpose" once types are known).
+    on the operand's rank and becomes a "transpose" once types are known), or "take" (piece
+    `index` of a concatenation along `axis`, attrs (index, axis, piece e-classes); a "slice"
+    once the pieces' types are known).
     """
 
     id: str
@@ -72,7 +84,27 @@ class EGraphView:
         if node.kind == "mt":
             rank = len(self.types[node.children[0]].shape)
             return "transpose", (swap_last_two(rank),)
+        if node.kind == "take":
+            return "slice", _take_slice(self.types, node)
         return node.kind, node.attrs
+
+
+def _take_slice(types: Mapping[str, TensorType], node: ENode) -> tuple:
+    """The slice attributes of a "take" e-node, from the types of x and of the pieces."""
+    index, axis, pieces = node.attrs
+    whole = types[node.children[0]].shape
+    rank = len(whole)
+    if not -rank <= axis < rank or not 0 <= index < len(pieces):
+        raise GraphError(f"take: piece {index} on axis {axis} of a rank-{rank} tensor")
+    axis %= rank
+    sizes = [types[p].shape for p in pieces]
+    if any(len(shape) != rank for shape in sizes):
+        raise GraphError(f"take: pieces {sizes} do not have the rank of {whole}")
+    offsets = [0] * rank
+    offsets[axis] = sum(shape[axis] for shape in sizes[:index])
+    size = list(whole)
+    size[axis] = sizes[index][axis]
+    return (tuple(offsets), tuple(size), (1,) * rank)
 
 
 def _literal(raw: dict, node_id: str):
@@ -159,6 +191,13 @@ def read_egraph(
             attrs, operands = (_literal(raw, children[0]),), listed(children[1], False)[
                 0
             ]
+        elif kind in _STRUCTURED_READERS:
+            kind, attrs, operands = _STRUCTURED_READERS[kind](
+                [_literal(raw, c) if not raw[c]["op"].startswith(("Tensor.", "Args."))
+                 else c for c in children],
+                eclass,
+                lambda c: listed(c, False)[0],
+            )
         else:
             raise GraphError(
                 f"the e-graph has an e-node {op!r} this reader does not know"
@@ -168,6 +207,54 @@ def read_egraph(
     if sorted(roots) != list(range(len(roots))):
         raise GraphError(f"the e-graph marks outputs {sorted(roots)}; expected 0..n-1")
     return EGraphView(classes, tuple(roots[i] for i in range(len(roots))))
+
+
+def _read_reduce(c, eclass, listed):
+    x, op, mask, keepdims = c
+    return "reduce", (op, mask_axes(mask), bool(keepdims)), [eclass(x)]
+
+
+def _read_attention(c, eclass, listed):
+    *tensors, scale, causal = c
+    return "attention", (float(scale), bool(causal)), [eclass(t) for t in tensors]
+
+
+def _read_norm(kind):
+    def read(c, eclass, listed):
+        *tensors, eps = c
+        return kind, (float(eps),), [eclass(t) for t in tensors]
+
+    return read
+
+
+#: Readers of the structured e-nodes: (children, eclass, listed) -> (kind, attrs, operands);
+#: children are literal values, or node ids for tensors and operand lists.
+_STRUCTURED_READERS = {
+    "reduce": _read_reduce,
+    "broadcast": lambda c, eclass, listed: (
+        "broadcast",
+        (parse_shape_text(c[1]),),
+        [eclass(c[0])],
+    ),
+    "concat": lambda c, eclass, listed: ("concat", (int(c[1]),), listed(c[0])),
+    "slice": lambda c, eclass, listed: (
+        "slice",
+        tuple(parse_shape_text(t) for t in c[1:]),
+        [eclass(c[0])],
+    ),
+    "take": lambda c, eclass, listed: (
+        "take",
+        (int(c[1]), int(c[3]), tuple(listed(c[2]))),
+        [eclass(c[0])],
+    ),
+    "cast": lambda c, eclass, listed: ("cast", (c[1],), [eclass(c[0])]),
+    "softmax": lambda c, eclass, listed: ("softmax", (int(c[1]),), [eclass(c[0])]),
+    "attention": _read_attention,
+    "attention_masked": _read_attention,
+    "rms_norm": _read_norm("rms_norm"),
+    "layer_norm": _read_norm("layer_norm"),
+    "batch_norm": _read_norm("batch_norm"),
+}
 
 
 def infer_types(view: EGraphView) -> dict[str, TensorType]:
@@ -183,10 +270,19 @@ def infer_types(view: EGraphView) -> dict[str, TensorType]:
             if not node.children:
                 ready.append(node)
     types = view.types
+    typed: set[str] = set()
+    rejected = 0
     while ready:
         node = ready.pop()
-        kind, attrs = view.signature(node)
-        ty = result_type(kind, attrs, [types[c] for c in node.children])
+        try:
+            kind, attrs = view.signature(node)
+            ty = result_type(kind, attrs, [types[c] for c in node.children])
+        except GraphError:
+            if node.kind not in GUARDED_KINDS:
+                raise
+            rejected += 1
+            continue
+        typed.add(node.id)
         known = types.get(node.eclass)
         if known is not None:
             if known != ty:
@@ -200,10 +296,17 @@ def infer_types(view: EGraphView) -> dict[str, TensorType]:
             if waiting[user.id] == 0:
                 ready.append(user)
     untyped = [c for c in view.classes if c not in types]
-    if untyped:
+    if untyped and (not rejected or any(r not in types for r in view.roots)):
         raise GraphError(
             f"{len(untyped)} e-classes could not be typed (e.g. {untyped[0]})"
         )
+    if rejected or untyped:
+        # Drop the ill-typed e-nodes, the e-nodes that need them, and the emptied e-classes.
+        view.classes = {
+            c: [n for n in nodes if n.id in typed]
+            for c, nodes in view.classes.items()
+            if c in types
+        }
     return types
 
 

@@ -1,0 +1,300 @@
+"""The `attention` ruleset: softmax(s·QKᵀ [+ mask]) V = attention(Q, K, V, s[, mask]).
+
+- attention: softmax(s·(q @ kᵀ), -1) @ v = attention(q, k, v, s), and without a scale
+  (s = 1). Where the scale sits does not matter: the linear-algebra ruleset puts s·(QKᵀ),
+  (sQ)Kᵀ, Q(sKᵀ) and torch-mlir SDPA's split (√s·Q)(√s·Kᵀ) in one e-class, and this rule
+  matches that e-class. attention's semantics scale q, so extraction never pays for the
+  seq x seq scaling.
+- causal: softmax(m, -1) @ v = attention(q, k, v, s, causal) when `causal_masked(m, s·q@kᵀ)`:
+  m is the scores with keys after their query at -inf, a fact recorded at encoding for the
+  mask forms of language_nn.py (where(tril, scores, -inf), masked_fill(triu, -inf), and an
+  additive 0/-inf mask), whose shape must be the scores' two innermost axes there.
+- additive mask: softmax(s·q@kᵀ + mask, -1) @ v = attention(q, k, v, mask, s).
+- SDPA's guard: where(all_-1(m == -inf), 0, softmax(m, -1)) = softmax(m, -1) when no row of m
+  is entirely -inf: m causally masked (the diagonal is always allowed) or unmasked scores
+  s·q@kᵀ, both for finite q and k. The all-reduction of i1 values is a `min` reduction; the
+  comparison may be on m cast to another float type (torch-mlir compares in f64).
+- GQA: attention(q, r(k), r(v), ...) = attention(q, k, v, ...) when r repeats each KV head
+  consecutively (`repeat_heads`, recorded at encoding): attention's grouped heads read KV head
+  h // (Hq / Hkv), which is what repeat_interleave materialises.
+
+Attention is a guarded kind (serialized.py): where q, k and v do not fit attention's type
+rule (different ranks, batch axes that matmul would broadcast) the new e-node is dropped;
+wherever it does fit, both sides compute the same values.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from types import SimpleNamespace
+
+from egglog import String, eq, f64, i64, rule, union, vars_
+
+from mirage_mlir.passes.eqsat.graph import (
+    Full,
+    Graph,
+    Input,
+    Reshape,
+    Scale,
+    attention,
+    broadcast,
+    cast,
+    elementwise,
+    reduce,
+    softmax,
+)
+from mirage_mlir.passes.eqsat.language import Tensor, causal_masked, repeat_heads
+from mirage_mlir.passes.eqsat.language_nn import causal_mask_leaf
+from mirage_mlir.passes.eqsat.rules_elementwise import ew
+from mirage_mlir.passes.eqsat.rulesets import RewriteRule
+
+
+@cache
+def _vars() -> SimpleNamespace:
+    """The pattern variables, by name (built once, on first use)."""
+    names = SimpleNamespace()
+    for sort, spec in (
+        (Tensor, "top q k v kr vr m s p mask g"),
+        (f64, "sc"),
+        (i64, "c"),
+        (String, "d d2 d3"),
+    ):
+        for name, variable in zip(spec.split(), vars_(spec, sort)):
+            setattr(names, name, variable)
+    return names
+
+
+def _scores(scaled: bool):
+    v = _vars()
+    product = Tensor.matmul(v.q, Tensor.mt(v.k))
+    return (Tensor.scale(product, v.sc), v.sc) if scaled else (product, f64(1.0))
+
+
+# --------------------------------------------------------------------------------------------
+# Examples: q, k, v [2, 6, 4] (seq 6, head 4); 4-D for grouped heads.
+
+
+def _qkv(heads: tuple[int, int] | None = None):
+    if heads is None:
+        return Input("Q", (2, 6, 4)), Input("K", (2, 5, 4)), Input("V", (2, 5, 3))
+    hq, hkv = heads
+    return (
+        Input("Q", (2, hq, 6, 4)),
+        Input("K", (2, hkv, 6, 4)),
+        Input("V", (2, hkv, 6, 3)),
+    )
+
+
+def _attention_example(scaled: bool):
+    def example():
+        q, k, v = _qkv()
+        scores = Scale(q @ k.mT, 0.5) if scaled else q @ k.mT
+        return Graph.of(softmax(scores, -1) @ v), Graph.of(
+            attention(q, k, v, 0.5 if scaled else 1.0)
+        )
+
+    return example
+
+
+def _causal_scores(form: str, scaled: bool):
+    q, k, v = _qkv((2, 2))
+    scores = Scale(q @ k.mT, 0.5) if scaled else q @ k.mT
+    mask = causal_mask_leaf(form, 6, 6)
+    minus_inf = Full(-math.inf, (), "f32")
+    if form == "causal_allowed":
+        masked = elementwise("where", mask, scores, minus_inf)
+    elif form == "causal_future":
+        masked = elementwise("where", mask, minus_inf, scores)
+    else:
+        masked = scores + mask
+    return q, k, v, masked
+
+
+def _causal_example(scaled: bool):
+    def example():
+        q, k, v, masked = _causal_scores("causal_allowed", scaled)
+        return Graph.of(softmax(masked, -1) @ v), Graph.of(
+            attention(q, k, v, 0.5 if scaled else 1.0, True)
+        )
+
+    return example
+
+
+def _causal_form_example(form: str):
+    def example():
+        q, k, v, masked = _causal_scores(form, True)
+        return Graph.of(softmax(masked, -1) @ v), Graph.of(attention(q, k, v, 0.5, True))
+
+    return example
+
+
+def _additive_mask_example():
+    q, k, v = _qkv()
+    mask = Input("M", (6, 5))
+    scores = Scale(q @ k.mT, 0.5) + mask
+    return Graph.of(softmax(scores, -1) @ v), Graph.of(attention(q, k, v, 0.5, mask=mask))
+
+
+def _guard(masked, widen: bool = False):
+    minus_inf = Full(-math.inf, (), "f64" if widen else "f32")
+    compared = cast(masked, "f64") if widen else masked
+    everywhere = reduce(elementwise("eq", compared, minus_inf), "min", (-1,), True)
+    p = softmax(masked, -1)
+    return elementwise("where", everywhere, Full(0.0, (), "f32"), p), p
+
+
+def _guard_causal_example():
+    _, _, _, masked = _causal_scores("causal_allowed", True)
+    guarded, p = _guard(masked)
+    return Graph.of(guarded), Graph.of(p)
+
+
+def _guard_unmasked_example(widen: bool = False):
+    def example():
+        q, k, _ = _qkv()
+        guarded, p = _guard(Scale(q @ k.mT, 0.5), widen)
+        return Graph.of(guarded), Graph.of(p)
+
+    return example
+
+
+def _guard_causal_widened_example():
+    _, _, _, masked = _causal_scores("causal_additive", True)
+    guarded, p = _guard(masked, True)
+    return Graph.of(guarded), Graph.of(p)
+
+
+def _repeat(x, group: int):
+    b, h, s, d = x.shape
+    return Reshape(
+        broadcast(Reshape(x, (b, h, 1, s, d)), (b, h, group, s, d)), (b, h * group, s, d)
+    )
+
+
+def _gqa_example():
+    q, k, v = _qkv((4, 2))
+    return Graph.of(attention(q, _repeat(k, 2), _repeat(v, 2), 0.5, True)), Graph.of(
+        attention(q, k, v, 0.5, True)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Rewrites
+
+
+def _attention(scaled: bool):
+    def build():
+        v = _vars()
+        scores, scale = _scores(scaled)
+        return [
+            rule(eq(v.top).to(Tensor.matmul(Tensor.softmax(scores, -1), v.v))).then(
+                union(v.top).with_(Tensor.attention(v.q, v.k, v.v, scale, 0))
+            )
+        ]
+
+    return build
+
+
+def _causal(scaled: bool):
+    def build():
+        v = _vars()
+        scores, scale = _scores(scaled)
+        return [
+            rule(
+                eq(v.top).to(Tensor.matmul(Tensor.softmax(v.m, -1), v.v)),
+                causal_masked(v.m, v.s),
+                eq(v.s).to(scores),
+            ).then(union(v.top).with_(Tensor.attention(v.q, v.k, v.v, scale, 1)))
+        ]
+
+    return build
+
+
+def _additive_mask():
+    v = _vars()
+    scores, scale = _scores(True)
+    return [
+        rule(
+            eq(v.top).to(Tensor.matmul(Tensor.softmax(ew("add", scores, v.mask), -1), v.v))
+        ).then(
+            union(v.top).with_(Tensor.attention_masked(v.q, v.k, v.v, v.mask, scale, 0))
+        )
+    ]
+
+
+def _guard_patterns():
+    """The guard, comparing m itself or m widened (torch-mlir compares in f64)."""
+    v = _vars()
+    patterns = []
+    for compared in (v.m, Tensor.cast(v.m, v.d3)):
+        everywhere = Tensor.reduce(
+            ew("eq", compared, Tensor.full(-math.inf, "", v.d)), "min", 1, 1
+        )
+        patterns.append(ew("where", everywhere, Tensor.full(0.0, "", v.d2), v.p))
+    return patterns
+
+
+def _guard_causal():
+    v = _vars()
+    return [
+        rule(
+            eq(v.top).to(pattern),
+            eq(v.p).to(Tensor.softmax(v.m, -1)),
+            causal_masked(v.m, v.s),
+        ).then(union(v.top).with_(v.p))
+        for pattern in _guard_patterns()
+    ]
+
+
+def _guard_unmasked():
+    v = _vars()
+    scores, _ = _scores(True)
+    return [
+        rule(
+            eq(v.top).to(pattern),
+            eq(v.p).to(Tensor.softmax(v.m, -1)),
+            eq(v.m).to(scores),
+        ).then(union(v.top).with_(v.p))
+        for pattern in _guard_patterns()
+    ]
+
+
+def _gqa():
+    v = _vars()
+    return [
+        rule(
+            eq(v.top).to(Tensor.attention(v.q, v.kr, v.vr, v.sc, v.c)),
+            repeat_heads(v.kr, v.k),
+            repeat_heads(v.vr, v.v),
+        ).then(union(v.top).with_(Tensor.attention(v.q, v.k, v.v, v.sc, v.c))),
+        rule(
+            eq(v.top).to(Tensor.attention_masked(v.q, v.kr, v.vr, v.mask, v.sc, v.c)),
+            repeat_heads(v.kr, v.k),
+            repeat_heads(v.vr, v.v),
+        ).then(
+            union(v.top).with_(Tensor.attention_masked(v.q, v.k, v.v, v.mask, v.sc, v.c))
+        ),
+    ]
+
+
+DECLARATIONS = (
+    RewriteRule("attention-scaled", _attention(True), _attention_example(True)),
+    RewriteRule("attention-unscaled", _attention(False), _attention_example(False)),
+    RewriteRule("attention-causal-scaled", _causal(True), _causal_example(True)),
+    RewriteRule("attention-causal-unscaled", _causal(False), _causal_example(False)),
+    RewriteRule("attention-additive-mask", _additive_mask, _additive_mask_example),
+    RewriteRule("sdpa-guard-causal", _guard_causal, _guard_causal_example),
+    RewriteRule("sdpa-guard-unmasked", _guard_unmasked, _guard_unmasked_example()),
+    RewriteRule("attention-gqa", _gqa, _gqa_example),
+)
+
+#: Further examples a rule must also prove: the other two causal mask forms.
+EXTRA_EXAMPLES = {
+    "attention-causal-scaled": (
+        _causal_form_example("causal_future"),
+        _causal_form_example("causal_additive"),
+    ),
+    "sdpa-guard-causal": (_guard_causal_widened_example,),
+    "sdpa-guard-unmasked": (_guard_unmasked_example(widen=True),),
+}

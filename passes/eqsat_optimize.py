@@ -1,0 +1,182 @@
+"""`eqsat-optimize`: replace each function by the cheapest equivalent program equality
+saturation finds.
+
+For every `func.func`: recognise its ops as a term graph, saturate and extract under the
+target's cost model (`mirage_mlir.passes.eqsat.optimize_graph`), and write the result back as
+`mirage` + linalg ops (`mirage_mlir.passes.emit`). A function where nothing cheaper was found
+is left exactly as it was.
+
+    mirage-mlir-opt e1_matrix_chain.mlir -p 'eqsat-optimize{target=flops report=r.json}'
+
+Before (E1, A@B@C@D left to right, 120,000 FLOPs):
+
+    %2 = linalg.matmul ins(%arg0, %arg1 : tensor<100x2xf32>, tensor<2x100xf32>) ...
+    %5 = linalg.matmul ins(%2, %arg2 : tensor<100x100xf32>, tensor<100x2xf32>) ...
+    %6 = linalg.matmul ins(%5, %arg3 : ...) -> tensor<100x100xf32>
+
+After (41,600 FLOPs, a 2x2 intermediate):
+
+    %m = linalg.matmul ins(%arg1, %arg2 : tensor<2x100xf32>, tensor<100x2xf32>) ... -> tensor<2x2xf32>
+    ...
+
+Options: target (h100, a100, cpu, flops), report (path of a JSON report, one entry per
+function), verify (run the original and the optimised function on random inputs and fail if
+they differ), max_iterations, max_enodes, timeout (seconds of saturation), ilp (exact
+extraction where the e-graph is small enough).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from xdsl.context import Context
+from xdsl.dialects import builtin, func
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import DiagnosticException
+
+
+@dataclass(frozen=True)
+class EqsatOptimize(ModulePass):
+    """Equality-saturation superoptimisation of every function (see the module docstring)."""
+
+    name = "eqsat-optimize"
+
+    target: str = "h100"
+    report: str = ""
+    verify: bool = False
+    max_iterations: int = 64
+    max_enodes: int = 200_000
+    timeout: float = 10.0
+    ilp: bool = True
+
+    def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
+        optimize_module(op, self)
+
+
+def optimize_module(module: builtin.ModuleOp, options: EqsatOptimize) -> dict[str, Any]:
+    """Optimise every function of `module` in place; return the report (also written to
+    `options.report` when set). Raises DiagnosticException naming the function at fault."""
+    from mirage_mlir.passes.eqsat.cost import get_target
+
+    try:
+        target = get_target(options.target)
+    except (KeyError, ValueError) as error:
+        raise DiagnosticException(f"eqsat-optimize: {error}") from None
+    original_text = _module_text(module) if options.verify else ""
+    functions = [
+        op for op in module.walk() if isinstance(op, func.FuncOp) and op.body.blocks
+    ]
+    entries = [_optimize_function(fn, target.name, options) for fn in functions]
+    if options.verify:
+        _verify(original_text, module, entries)
+    report = {"target": target.name, "functions": entries}
+    if options.report:
+        try:
+            with open(options.report, "w", encoding="utf-8") as out:
+                json.dump(report, out, indent=2)
+                out.write("\n")
+        except OSError as error:
+            raise DiagnosticException(
+                f"eqsat-optimize: cannot write the report to {options.report}: {error.strerror}"
+            ) from None
+    return report
+
+
+def _module_text(module: builtin.ModuleOp) -> str:
+    from mirage_mlir.dialects.context import print_mlir
+
+    return print_mlir(module)
+
+
+def _optimize_function(fn: func.FuncOp, target: str, options: EqsatOptimize) -> dict[str, Any]:
+    from mirage_mlir.passes.emit import EmitError, emit_function
+    from mirage_mlir.passes.eqsat.graph import GraphError
+    from mirage_mlir.passes.eqsat.optimize import optimize_graph
+    from mirage_mlir.passes.eqsat.saturate import Limits
+    from mirage_mlir.passes.recognize import RecognitionError, recognize_function
+
+    name = fn.sym_name.data
+    try:
+        limits = Limits(
+            iterations=options.max_iterations,
+            enodes=options.max_enodes,
+            seconds=options.timeout,
+            ilp_enodes=Limits().ilp_enodes if options.ilp else 0,
+        )
+    except ValueError as error:
+        raise DiagnosticException(f"eqsat-optimize: {error}") from None
+    clock = time.perf_counter()
+    stage = "recognition"
+    try:
+        recognized = recognize_function(fn)
+        recognize_s = time.perf_counter() - clock
+        stage = "optimisation"
+        result = optimize_graph(recognized.graph, target, limits)
+        clock = time.perf_counter()
+        stage = "re-emission"
+        kernels = getattr(result, "kernels", None)
+        if not result.kept_input:
+            emit_function(recognized, result.graph, kernels)
+        emit_s = time.perf_counter() - clock
+    except DiagnosticException as error:
+        raise DiagnosticException(f"eqsat-optimize: @{name}: {stage} failed: {error}") from None
+    except (EmitError, GraphError, RecognitionError, ValueError) as error:
+        raise DiagnosticException(f"eqsat-optimize: @{name}: {stage} failed: {error}") from None
+    return function_report(name, recognized, result, recognize_s, emit_s, kernels)
+
+
+def function_report(
+    name: str, recognized: Any, result: Any, recognize_s: float, emit_s: float, kernels: Any
+) -> dict[str, Any]:
+    """The report entry of one function (see the module docstring of driver/optimize.py)."""
+    seconds = result.seconds
+    kernels_after = len(kernels) if kernels is not None else result.kernels_after
+    return {
+        "name": name,
+        "target": result.target,
+        "cost_unit": "flops" if result.target == "flops" else "s",
+        "cost_before_s": result.cost_before,
+        "cost_after_s": result.cost_after,
+        "flops_before": result.flops_before,
+        "flops_after": result.flops_after,
+        "bytes_before": result.bytes_before,
+        "bytes_after": result.bytes_after,
+        "kernels_before": recognized.compute_ops,
+        "kernels_after": kernels_after,
+        "eclasses": result.eclasses,
+        "enodes": result.enodes,
+        "iterations": result.iterations,
+        "saturated": result.saturated,
+        "stop_reason": result.stop_reason,
+        "programs": result.programs,
+        "extraction": result.extraction,
+        "extraction_optimal": result.extraction_optimal,
+        "ilp_status": result.ilp_status,
+        "kept_input": result.kept_input,
+        "opaque_ops": len(recognized.opaque_ops),
+        "seconds": {
+            "recognize": recognize_s,
+            "saturate": seconds.get("encode", 0.0) + seconds.get("saturate", 0.0),
+            "extract": sum(seconds.get(s, 0.0) for s in ("export", "extract", "decode")),
+            "emit": emit_s,
+        },
+    }
+
+
+def _verify(original_text: str, module: builtin.ModuleOp, entries: list[dict[str, Any]]) -> None:
+    from mirage_mlir.passes.emit.verify import VerificationError, verify_function
+
+    for entry in entries:
+        try:
+            check = verify_function(original_text, module, entry["name"])
+        except VerificationError as error:
+            raise DiagnosticException(f"eqsat-optimize verify: {error}") from None
+        except Exception as error:  # the executors' own errors: name the function
+            raise DiagnosticException(
+                f"eqsat-optimize verify: @{entry['name']}: could not run: {error}"
+            ) from None
+        entry["verified"] = True
+        entry["max_abs_error"] = list(check.max_abs_error)
