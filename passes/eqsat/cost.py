@@ -108,8 +108,9 @@ def get_target(target: str | Target) -> Target:
 class KernelWork:
     """What one kernel does: FLOPs, bytes moved, the engine it runs on.
 
-    engine is "matrix" (tensor cores), "vector", or "none" for what needs no kernel at all
-    (arguments, constants, views).
+    engine is "matrix" (tensor cores), "vector", "loop_nest" (an einsum of three or more
+    operands, which no kernel template runs: see UNLOWERABLE_SECONDS), or "none" for what needs
+    no kernel at all (arguments, constants, views).
     """
 
     flops: int
@@ -131,6 +132,10 @@ class KernelWork:
 
 NO_KERNEL = KernelWork(0, 0, 0, "none")
 
+#: The cost, in seconds, of work no kernel template can run (an hour: no real kernel costs
+#: that). It keeps such terms out of every extracted program that has an alternative.
+UNLOWERABLE_SECONDS = 3600.0
+
 
 def node_work(
     kind: str, attrs: tuple, operands: Sequence[TensorType], result: TensorType
@@ -147,7 +152,10 @@ def node_work(
         return KernelWork(2 * batch * m * k * n, read, written, "matrix", result.dtype)
     if kind == "contract":
         flops, summed = contraction_flops(attrs[0], [t.shape for t in operands])
-        engine = "matrix" if len(operands) == 2 and summed else "vector"
+        if len(operands) > 2:
+            engine = "loop_nest"
+        else:
+            engine = "matrix" if summed else "vector"
         return KernelWork(flops, read, written, engine, result.dtype)
     if kind in ("scale", "elementwise"):
         return KernelWork(result.numel, read, written, "vector", result.dtype)
@@ -182,6 +190,10 @@ def kernel_cost(target: Target, work: KernelWork) -> float | int:
         return work.flops
     if not work.is_kernel:
         return 0.0
+    if work.engine == "loop_nest":
+        # No kernel template runs an einsum of three or more operands as one loop nest:
+        # such a term only exists in the e-graph to be split into binary contractions.
+        return UNLOWERABLE_SECONDS
     compute = work.flops / target.peak(work.engine, work.dtype)
     memory = work.bytes / target.bandwidth
     return max(compute, memory) + target.launch
@@ -201,7 +213,8 @@ def fused_work(parts: Sequence[KernelWork], intermediate_bytes: int) -> KernelWo
         raise ValueError(
             "a fused kernel cannot keep more bytes on chip than its ops move"
         )
-    engine = "matrix" if any(p.engine == "matrix" for p in parts) else "vector"
+    engines = {p.engine for p in parts}
+    engine = next((e for e in ("loop_nest", "matrix") if e in engines), "vector")
     dtype = next((p.dtype for p in parts if p.is_kernel), "f32")
     return KernelWork(flops, read, written, engine, dtype)
 

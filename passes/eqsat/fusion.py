@@ -101,7 +101,9 @@ def kernel_work(kernel: Kernel) -> KernelWork:
     for node in kernel.nodes:
         work = node_work(node.kind, node.attrs, [o.type for o in node.operands], node.type)
         flops += work.flops
-        if work.engine == "matrix" and engine != "matrix":
+        if work.engine == "loop_nest":
+            engine, dtype = "loop_nest", work.dtype
+        elif work.engine == "matrix" and engine not in ("matrix", "loop_nest"):
             engine, dtype = "matrix", work.dtype
         elif work.is_kernel and dtype is None:
             dtype = work.dtype
