@@ -15,8 +15,14 @@ def _mirage_dialect():
     return Mirage
 
 
+def _tt_dialect():
+    from mirage_mlir.dialects.tt import TT
+
+    return TT
+
+
 def _all_dialects():
-    return {"mirage": _mirage_dialect}
+    return {"mirage": _mirage_dialect, "tt": _tt_dialect}
 
 
 def _eqsat_optimize():

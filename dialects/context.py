@@ -58,11 +58,17 @@ def _fixed_linalg() -> Dialect:
     return Linalg
 
 
+def _fixed_arith() -> Dialect:
+    from mirage_mlir.dialects.arith import Arith
+
+    return Arith
+
+
 def dialect_factories() -> dict[str, Callable[[], Dialect]]:
     """Name -> factory of every dialect mirage-mlir reads, loaded lazily.
 
     xDSL's dialects, then the project's (which may not reuse an xDSL name),
-    then the fixed linalg in place of xDSL's.
+    then the fixed linalg and arith in place of xDSL's.
     """
     from xdsl.dialects import get_all_dialects
 
@@ -76,6 +82,7 @@ def dialect_factories() -> dict[str, Callable[[], Dialect]]:
             )
         factories[name] = factory
     factories["linalg"] = _fixed_linalg
+    factories["arith"] = _fixed_arith
     return factories
 
 
