@@ -28,6 +28,7 @@ lit: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/optimisation_time.py
+	$(PY) benchmarks/examples_optimisation.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -10,7 +10,16 @@ are matched in one operand order (the elementwise ruleset commutes them).
 - LayerNorm over the last axis, with d = x - mean_-1(x):
   (d * rsqrt(mean_-1(d * d) + eps)) * w + b = layer_norm(x, w, b, eps);
 - BatchNorm with training statistics: the same over axis -2 with gamma and beta, which is
-  axis 0 of the [N, C] input batch_norm takes = batch_norm(x, gamma, beta, eps).
+  axis 0 of the [N, C] input batch_norm takes = batch_norm(x, gamma, beta, eps);
+- BatchNorm as `nn.BatchNorm1d` writes it in training mode: the variance computed in f64 and
+  cast back, cast(mean(e * e), t) with e = cast(x, f64) - mean(cast(x, f64)), the mean and
+  the normalisation in x's own type. The same batch_norm(x, gamma, beta, eps): only the
+  rounding of the variance differs, and the f64 variance itself stays available to the
+  running-statistics update that also reads it.
+
+The f64-variance rule needs no type guard: the left side multiplies x's centred values by a
+function of the cast variance, and an elementwise product requires one element type, so the
+cast's target is x's type wherever the pattern matches a typed e-graph.
 
 The norms are guarded kinds (serialized.py): a weight that is not exactly the shape of the
 normalised axis, or a BatchNorm input that is not [N, C], drops the new e-node; where the
@@ -30,6 +39,7 @@ from mirage_mlir.passes.eqsat.graph import (
     Graph,
     Input,
     batch_norm,
+    cast,
     elementwise,
     layer_norm,
     reduce,
@@ -46,7 +56,7 @@ EPS = 1e-5
 def _vars() -> SimpleNamespace:
     """The pattern variables, by name (built once, on first use)."""
     names = SimpleNamespace()
-    for sort, spec in ((Tensor, "x w b"), (f64, "eps"), (String, "d")):
+    for sort, spec in ((Tensor, "x w b"), (f64, "eps"), (String, "d t")):
         for name, variable in zip(spec.split(), vars_(spec, sort)):
             setattr(names, name, variable)
     return names
@@ -62,6 +72,17 @@ def _normalised(centred: Tensor, mask: int) -> Tensor:
 def _centred(mask: int) -> Tensor:
     v = _vars()
     return ew("sub", v.x, Tensor.reduce(v.x, "mean", mask, 1))
+
+
+def _f64_normalised(mask: int) -> Tensor:
+    """(x - mean(x)) * rsqrt(cast(var_f64(x), t) + eps): the variance computed in f64."""
+    v = _vars()
+    wide = Tensor.cast(v.x, "f64")
+    deviation = ew("sub", wide, Tensor.reduce(wide, "mean", mask, 1))
+    var = Tensor.cast(Tensor.reduce(ew("mul", deviation, deviation), "mean", mask, 1), v.t)
+    return ew(
+        "mul", _centred(mask), ew("rsqrt", ew("add", var, Tensor.full(v.eps, "", v.d)))
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -95,6 +116,17 @@ def _batch_example():
     )
 
 
+def _batch_f64_example():
+    """nn.BatchNorm1d's training form: the variance in f64, cast back to f32."""
+    x, g, b = Input("X", (6, 4)), Constant("gamma", (4,)), Constant("beta", (4,))
+    wide = cast(x, "f64")
+    deviation = wide - reduce(wide, "mean", (0,), True)
+    var = cast(reduce(deviation * deviation, "mean", (0,), True), "f32")
+    centred = x - reduce(x, "mean", (0,), True)
+    normalised = centred * elementwise("rsqrt", var + Full(EPS, (), "f32"))
+    return Graph.of(normalised * g + b), Graph.of(batch_norm(x, g, b, EPS))
+
+
 # --------------------------------------------------------------------------------------------
 # Rewrites
 
@@ -118,8 +150,18 @@ def _affine(mask: int, make):
     return build
 
 
+def _batch_f64():
+    v = _vars()
+    return [
+        rewrite(ew("add", ew("mul", _f64_normalised(2), v.w), v.b)).to(
+            Tensor.batch_norm(v.x, v.w, v.b, v.eps)
+        )
+    ]
+
+
 DECLARATIONS = (
     RewriteRule("rms-norm", _rms, _rms_example),
     RewriteRule("layer-norm", _affine(1, Tensor.layer_norm), _layer_example),
     RewriteRule("batch-norm", _affine(2, Tensor.batch_norm), _batch_example),
+    RewriteRule("batch-norm-f64-variance", _batch_f64, _batch_f64_example),
 )

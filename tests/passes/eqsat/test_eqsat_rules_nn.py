@@ -304,6 +304,48 @@ def test_e3_batch_norm_relu_becomes_batch_norm_then_relu():
     assert_same_values(graph, result.graph)
 
 
+def batch_norm_module_graph(n=64, c=32):
+    """nn.BatchNorm1d (train) + ReLU as torch-mlir writes it: the variance in f64, cast back,
+    and the running variance updated from it (unbiased, momentum 0.1)."""
+    x = Input("x", (n, c))
+    gamma, beta = Constant("gamma", (c,)), Constant("beta", (c,))
+    running_var = Constant("running_var", (c,))
+    wide = cast(x, "f64")
+    wide_mean = reduce(wide, "sum", (0,), True) / Full(float(n), (), "f64")
+    deviation = wide - wide_mean
+    var = cast(reduce(deviation * deviation, "sum", (0,), True) / Full(float(n), (), "f64"), "f32")
+    mean = reduce(x, "sum", (0,), True) / Full(float(n), (), "f32")
+    r = elementwise("rsqrt", var + Full(1e-5, (), "f32"))
+    y = (x - mean) * r * gamma + beta
+    relu = elementwise("where", elementwise("gt", y, Full(0.0, (), "f32")), y, Full(0.0, (), "f32"))
+    updated = Scale(Scale(Reshape(var, (c,)), n / (n - 1)), 0.1) + Scale(running_var, 0.9)
+    return Graph.of(updated, relu)
+
+
+def test_e3_module_form_with_f64_variance_becomes_batch_norm():
+    graph = batch_norm_module_graph()
+    result = optimize_graph(graph)
+    assert "batch_norm" in kinds(result.graph)
+    # The running variance still reads the f64 variance, as PyTorch computes it.
+    assert "cast" in kinds(result.graph)
+    assert result.kernels_after == 1 < result.kernels_before
+    assert_same_values(graph, result.graph)
+
+
+def test_the_f64_variance_of_another_tensor_is_not_a_batch_norm():
+    # The variance of z, not of x: no batch_norm may appear.
+    x, z = Input("x", (64, 32)), Input("z", (64, 32))
+    gamma, beta = Constant("gamma", (32,)), Constant("beta", (32,))
+    wide = cast(z, "f64")
+    deviation = wide - reduce(wide, "mean", (0,), True)
+    var = cast(reduce(deviation * deviation, "mean", (0,), True), "f32")
+    centred = x - reduce(x, "mean", (0,), True)
+    graph = Graph.of(centred * elementwise("rsqrt", var + Full(1e-5, (), "f32")) * gamma + beta)
+    result = optimize_graph(graph)
+    assert "batch_norm" not in kinds(result.graph)
+    assert_same_values(graph, result.graph)
+
+
 def test_relu_before_the_norm_is_not_merged_with_it():
     # batch_norm(relu(x)) is a different function: it must keep the relu inside.
     x = Input("x", (64, 32))
