@@ -7,7 +7,9 @@ first; the second is an einsum network behind reshapes, and only as a network ca
 e-graph's contraction rules try every contraction order. `lift_networks(graph)` replaces each
 maximal tree of single-use products (matmul, contract) and layout glue (transpose, reshape,
 scale) that contains at least two products and some glue or einsum by one n-ary `Contract`,
-followed by the reshape (and scale) that gives the original value's layout.
+followed by the reshape (and scale) that gives the original value's layout. The tree's top
+may itself be glue (the transpose and reshapes torch-mlir puts after the last product), which
+then becomes part of the network's output layout instead of a copy kernel.
 
 Each value of such a tree is described by a `View`: the leaf tensors it contracts, each with
 one index letter per axis, and, for each of its own axes, the tuple of letters that axis
@@ -216,7 +218,7 @@ def lift_networks(graph: Graph) -> Graph:
         return rebuilt[id(node)]
 
     def _rebuild_one(node: Node) -> Node:
-        if node.kind in PRODUCT_KINDS and not inner_of_network(node):
+        if node.kind in NETWORK_KINDS and not inner_of_network(node):
             try:
                 view = view_of(node, True)
                 if view.products >= 2 and needs_network(node):

@@ -80,3 +80,13 @@ def test_broadcast_batches_are_left_alone(batch_b):
     if batch_b == (1,):
         assert contracts(lifted) == []
     same_values(graph, lifted)
+
+
+def test_glue_after_the_last_product_joins_the_network():
+    a, b, c = Input("A", (4, 5)), Input("B", (5, 6)), Input("C", (6, 3))
+    abc = Reshape(Reshape(a @ b, (1, 4, 6)) @ Reshape(c, (1, 6, 3)), (4, 1, 3))
+    graph = Graph.of(Reshape(Transpose(abc, (2, 1, 0)), (3, 4)))
+    lifted = lift_networks(graph)
+    assert contracts(lifted) == ["ab,bc,cd->da"]
+    assert [n.kind for n in lifted.nodes() if n.kind != "input"] == ["contract"]
+    same_values(graph, lifted)
