@@ -43,6 +43,7 @@ from mirage_mlir.passes.emit.emit_linear import (
     emit_slice,
     emit_transpose,
 )
+from mirage_mlir.passes.emit.emit_masks import emit_causal_mask
 from mirage_mlir.passes.emit.emit_nn import (
     emit_attention,
     emit_batch_norm,
@@ -52,6 +53,7 @@ from mirage_mlir.passes.emit.emit_nn import (
 )
 from mirage_mlir.passes.emit.structured import EmitError, tensor_type
 from mirage_mlir.passes.eqsat.graph import Graph, Node
+from mirage_mlir.passes.eqsat.language_nn import causal_form
 
 Emitter = Callable[[Node, Sequence[SSAValue]], SSAValue]
 
@@ -294,6 +296,8 @@ class _Emission:
 
     def _emit_opaque(self, node: Node, operands: Sequence[SSAValue]) -> SSAValue:
         name = node.attrs[0]
+        if name not in self.recognized.opaque_ops and causal_form(node) is not None:
+            return emit_causal_mask(node)
         if name not in self.recognized.opaque_ops:
             raise EmitError(f"opaque op {name!r} has no original op in the function")
         op, index = self.recognized.opaque_ops[name]

@@ -138,8 +138,11 @@ def fused_cost(kernels: tuple[Kernel, ...], target: str | Target = "h100") -> Gr
     return GraphCost(cost, flops, moved, len(kernels))
 
 
-#: Kinds that usually ride in a neighbour's kernel (see `anticipated_cost`).
+#: Kinds that usually ride in a neighbour's kernel (see `anticipated_cost`). A slice is a
+#: strided load of the matmul or attention kernel that reads it (fusion_templates.py), so a
+#: joined projection x @ [Wq | Wk | Wv] whose pieces feed those kernels pays no copy.
 FUSIBLE_KINDS = ELEMENTWISE_KINDS | VIEW_KINDS | {
+    "slice",
     "reduce",
     "softmax",
     "rms_norm",
@@ -151,8 +154,9 @@ FUSIBLE_KINDS = ELEMENTWISE_KINDS | VIEW_KINDS | {
 def anticipated_cost(target: Target, kind: str, work: KernelWork) -> float | int:
     """An e-node's cost for an extraction that anticipates fusion.
 
-    Elementwise ops, reductions and norms usually join a neighbouring kernel, where they pay
-    neither launch nor memory traffic: they are charged their arithmetic alone. Other ops,
+    Elementwise ops, reductions, norms and slices usually join a neighbouring kernel, where
+    they pay neither launch nor memory traffic: they are charged their arithmetic alone (a
+    slice has none: it is a strided load). Other ops,
     infinite costs (forms that must never be chosen) and the "flops" objective are unchanged.
     The extracted program is only a candidate: `optimize_graph` keeps it only where its
     kernels cost less than those of the ordinary extraction.

@@ -14,7 +14,8 @@ they are in the function, and re-emission clones the op.
       %2 = linalg.matmul ins(%arg0, %arg1 : ...) outs(%1 : ...)     ->  arg0 @ arg1
       ...
 
-The graph's outputs are the operands of `func.return`, in order.
+The graph's outputs are the operands of `func.return`, in order. Compile-time causal masks
+(index arithmetic reading no argument) are then named as mask leaves (masks.py).
 """
 
 from __future__ import annotations
@@ -155,7 +156,9 @@ def recognize_function(func: FuncOp) -> RecognizedFunction:
             compute_ops += 1
     if outputs is None:
         raise RecognitionError(f"{location_of(func)}: @{func.sym_name.data} has no func.return")
-    return RecognizedFunction(
+    from mirage_mlir.passes.recognize.masks import fold_causal_masks
+
+    return fold_causal_masks(RecognizedFunction(
         func=func,
         graph=Graph(tuple(inputs), tuple(outputs)),
         leaves=state.leaves,
@@ -163,7 +166,7 @@ def recognize_function(func: FuncOp) -> RecognizedFunction:
         constant_values=state.constant_values,
         compute_ops=compute_ops,
         opaque_reasons=state.opaque_reasons,
-    )
+    ))
 
 
 def _output(state: RecognitionState, op: Operation, value: SSAValue) -> Node:

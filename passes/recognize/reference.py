@@ -15,6 +15,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import BlockArgument, Operation, OpResult, SSAValue
 
 from mirage_mlir.passes.eqsat.evaluate import NUMPY_DTYPES
+from mirage_mlir.passes.eqsat.language_nn import CAUSAL_MASK_NUMPY, causal_form
 from mirage_mlir.passes.recognize.constants import static_tensor_type
 from mirage_mlir.passes.recognize.function import RecognizedFunction
 from mirage_mlir.passes.recognize.state import RecognitionError, location_of
@@ -57,4 +58,8 @@ def opaque_evaluators(recognized: RecognizedFunction) -> dict[str, Callable[...,
 
         return run
 
-    return {name: make(op, index) for name, (op, index) in recognized.opaque_ops.items()}
+    evaluators = {name: make(op, index) for name, (op, index) in recognized.opaque_ops.items()}
+    for node in recognized.graph.nodes():
+        if causal_form(node) is not None:  # the named causal masks (recognize/masks.py)
+            evaluators[node.attrs[0]] = CAUSAL_MASK_NUMPY[node.attrs[0]]
+    return evaluators
