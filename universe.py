@@ -21,8 +21,14 @@ def _tt_dialect():
     return TT
 
 
+def _plan_dialect():
+    from mirage_mlir.dialects.plan import Plan
+
+    return Plan
+
+
 def _all_dialects():
-    return {"mirage": _mirage_dialect, "tt": _tt_dialect}
+    return {"mirage": _mirage_dialect, "tt": _tt_dialect, "plan": _plan_dialect}
 
 
 def _eqsat_optimize():
@@ -31,8 +37,17 @@ def _eqsat_optimize():
     return EqsatOptimize
 
 
+def _convert_mirage_to_triton():
+    from mirage_mlir.lowering.convert_mirage_to_triton import ConvertMirageToTriton
+
+    return ConvertMirageToTriton
+
+
 def _all_passes():
-    return {"eqsat-optimize": _eqsat_optimize}
+    return {
+        "eqsat-optimize": _eqsat_optimize,
+        "convert-mirage-to-triton": _convert_mirage_to_triton,
+    }
 
 
 MIRAGE_UNIVERSE = Universe(all_dialects=_all_dialects(), all_passes=_all_passes())

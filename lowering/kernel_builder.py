@@ -1,0 +1,255 @@
+"""Building blocks of the kernel templates: tiles, strided loads and stores, bodies.
+
+Every template of `convert-mirage-to-triton` computes one tile of an iteration
+space per program.  A `TileSpace` holds, for each iteration dimension, an i32
+block with that dimension's index at every lane (all blocks of the tile's
+shape), and the i1 mask of lanes inside the iteration space.  With it a
+template reads any operand of a fused op through its indexing map (broadcasts
+and permutations become strides; a dimension a map drops is not read),
+writes a result, and evaluates the scalar body of an elementwise
+`linalg.generic` on whole tiles.
+
+Shapes are static, so sizes and strides are `arith.constant`s baked into the
+kernel: a kernel's only arguments are its buffers.  Must be called inside an
+`ImplicitBuilder` that inserts into the kernel.
+"""
+
+from __future__ import annotations
+
+import math as pymath
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from xdsl.dialects import arith
+from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
+    FloatAttr,
+    IntegerAttr,
+    TensorType,
+    i1,
+    i32,
+)
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr, AffineMap
+
+from mirage_mlir.dialects import tt
+from mirage_mlir.dialects.arith import CmpiOp
+from mirage_mlir.dialects.tt_types import element_type_of, shape_of
+
+
+class LoweringError(Exception):
+    """An op (or a use of it) that no kernel template can lower; `op` is the culprit."""
+
+    def __init__(self, message: str, op: Operation | None = None):
+        super().__init__(message)
+        self.op = op
+
+
+def next_power_of_two(n: int) -> int:
+    """The smallest power of two >= n (Triton's block sizes are powers of two)."""
+    return 1 << max(0, (int(n) - 1).bit_length())
+
+
+def row_major_strides(shape: Sequence[int]) -> list[int]:
+    """Element strides of a contiguous row-major tensor."""
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return strides[::-1]
+
+
+def const_i32(value: int) -> SSAValue:
+    """An i32 scalar constant."""
+    return arith.ConstantOp(IntegerAttr(value, i32)).result
+
+
+def splat_const(value: float | int, element: Attribute, shape: Sequence[int]) -> SSAValue:
+    """A block of `shape` filled with `value` (a scalar constant when shape is ())."""
+    if not shape:
+        attr = (
+            IntegerAttr(int(value), element)
+            if element in (i1, i32)
+            else FloatAttr(float(value), element)
+        )
+        return arith.ConstantOp(attr).result
+    dense = DenseIntOrFPElementsAttr.from_list(TensorType(element, shape), [value])
+    return arith.ConstantOp(dense).result
+
+
+def splat(value: SSAValue, shape: Sequence[int]) -> SSAValue:
+    """Fill a block of `shape` with a scalar value (or pointer)."""
+    return tt.SplatOp(value, shape).result
+
+
+def broadcast_to(value: SSAValue, shape: Sequence[int]) -> SSAValue:
+    """A scalar or block made into a block of `shape` (splat or broadcast)."""
+    have = shape_of(value.type)
+    if have == tuple(shape):
+        return value
+    if not have:
+        return splat(value, shape)
+    return tt.BroadcastOp(value, shape).result
+
+
+def tensor_operand_dims(
+    indexing_map: AffineMap, op: Operation
+) -> list[int | None]:
+    """For each tensor dimension of a map, the iteration dim it reads (None: index 0)."""
+    dims: list[int | None] = []
+    for expr in indexing_map.results:
+        if isinstance(expr, AffineDimExpr):
+            dims.append(expr.position)
+        elif isinstance(expr, AffineConstantExpr) and expr.value == 0:
+            dims.append(None)
+        else:
+            raise LoweringError(f"indexing map {indexing_map} is not a projected permutation", op)
+    return dims
+
+
+@dataclass
+class TileSpace:
+    """One program's tile of an iteration space.
+
+    `index[d]` is an i32 block of `shape` holding the index along iteration
+    dimension d at every lane; `mask` says which lanes lie inside the space.
+    """
+
+    shape: tuple[int, ...]
+    index: list[SSAValue]
+    mask: SSAValue
+    _offsets: dict[tuple, SSAValue] = field(default_factory=dict)
+
+    def offsets(self, tensor_shape: Sequence[int], dims: Sequence[int | None]) -> SSAValue:
+        """Element offsets into a row-major tensor read at iteration dims `dims`."""
+        key = (tuple(tensor_shape), tuple(dims))
+        if key in self._offsets:
+            return self._offsets[key]
+        total: SSAValue | None = None
+        for size, stride, dim in zip(tensor_shape, row_major_strides(tensor_shape), dims):
+            if dim is None or size == 1:
+                continue
+            term = self.index[dim]
+            if stride != 1:
+                term = arith.MuliOp(term, splat_const(stride, i32, self.shape)).result
+            total = term if total is None else arith.AddiOp(total, term).result
+        if total is None:
+            total = splat_const(0, i32, self.shape)
+        self._offsets[key] = total
+        return total
+
+    def load(
+        self,
+        pointer: SSAValue,
+        tensor_type: Attribute,
+        dims: Sequence[int | None],
+        other: float = 0.0,
+    ) -> SSAValue:
+        """Read a row-major tensor through `pointer` at iteration dims `dims`."""
+        offsets = self.offsets(shape_of(tensor_type), dims)
+        element = element_type_of(tensor_type)
+        pointers = tt.AddPtrOp(splat(pointer, self.shape), offsets).result
+        return tt.LoadOp(pointers, self.mask, splat_const(other, element, self.shape)).result
+
+    def store(
+        self, pointer: SSAValue, tensor_type: Attribute, value: SSAValue, mask: SSAValue | None = None
+    ) -> None:
+        """Write `value` to a row-major tensor indexed by the iteration dims in order."""
+        shape = shape_of(tensor_type)
+        offsets = self.offsets(shape, list(range(len(shape))))
+        pointers = tt.AddPtrOp(splat(pointer, self.shape), offsets).result
+        tt.StoreOp(pointers, broadcast_to(value, self.shape), mask or self.mask)
+
+
+def flat_tile_space(
+    space_shape: Sequence[int], block: int, program: SSAValue
+) -> TileSpace:
+    """A 1-D tile of `block` consecutive elements of a row-major iteration space.
+
+    The index along each dimension comes from the flat element number by
+    division and remainder by constants; lanes past the last element are masked.
+    """
+    numel = pymath.prod(space_shape)
+    start = arith.MuliOp(program, const_i32(block)).result
+    flat = arith.AddiOp(splat(start, [block]), tt.MakeRangeOp(0, block)).result
+    mask = CmpiOp(flat, splat_const(numel, i32, [block]), "slt").result
+    index: list[SSAValue] = []
+    for size, stride in zip(space_shape, row_major_strides(space_shape)):
+        value = flat
+        if stride != 1:
+            value = arith.DivSIOp(value, splat_const(stride, i32, [block])).result
+        if stride * size != numel:
+            value = arith.RemSIOp(value, splat_const(size, i32, [block])).result
+        index.append(value)
+    return TileSpace((block,), index, mask)
+
+
+def emit_elementwise_body(
+    generic: Operation,
+    operands: Sequence[SSAValue],
+    shape: Sequence[int],
+    until: SSAValue | None = None,
+) -> list[SSAValue]:
+    """Evaluate a `linalg.generic` body on tiles: one tile per operand, in order.
+
+    `operands` are the tiles of the generic's inputs then of its outputs
+    (outputs are read only by bodies that use them, e.g. a reduction's init).
+    The scalar ops are re-created with block types; scalar constants become
+    splat blocks.  Returns the tiles the body yields, or only the tile of
+    `until` (a value of the body) as soon as it is computed.
+    """
+    block = generic.regions[0].block
+    values: dict[SSAValue, SSAValue] = dict(zip(block.args, operands))
+    for op in block.ops:
+        if until is not None and until in values:
+            return [values[until]]
+        if op.name == "linalg.yield":
+            return [values[v] for v in op.operands]
+        if op.name == "arith.constant":
+            attr = op.properties.get("value") or op.attributes.get("value")
+            if isinstance(attr, FloatAttr | IntegerAttr):
+                values[op.results[0]] = splat_const(attr.value.data, attr.type, shape)
+                continue
+        if op.name == "linalg.index" or op.regions:
+            raise LoweringError(f"'{op.name}' inside a linalg.generic body is not supported", generic)
+        if not op.name.startswith(("arith.", "math.")):
+            raise LoweringError(f"'{op.name}' inside a linalg.generic body is not supported", generic)
+        if op.name in _EXPANSIONS:
+            values[op.results[0]] = _EXPANSIONS[op.name](values[op.operands[0]], shape)
+            continue
+        new = op.create(
+            operands=[values[v] for v in op.operands],
+            result_types=[
+                TensorType(r.type, shape) if shape else r.type for r in op.results
+            ],
+            properties=dict(op.properties),
+            attributes=dict(op.attributes),
+        )
+        _insert(new)
+        for old, result in zip(op.results, new.results):
+            values[old] = result
+    raise LoweringError("linalg.generic body without linalg.yield", generic)
+
+
+def _tanh(x: SSAValue, shape: Sequence[int]) -> SSAValue:
+    """tanh(x) = 1 - 2 / (exp(2x) + 1): exact at both infinities, no NaN."""
+    from xdsl.dialects import math
+
+    element = element_type_of(x.type)
+    two, one = splat_const(2.0, element, shape), splat_const(1.0, element, shape)
+    e = math.ExpOp(arith.MulfOp(x, two)).result
+    return arith.SubfOp(one, arith.DivfOp(two, arith.AddfOp(e, one))).result
+
+
+_EXPANSIONS = {"math.tanh": _tanh}
+"""Math ops Triton's GPU conversion does not legalise, written with ones it does."""
+
+
+def _insert(op: Operation) -> None:
+    """Make sure a created op sits at the implicit builder's insertion point.
+
+    `Operation.create` already inserts it inside an `ImplicitBuilder` (through
+    `__post_init__`); outside one it stays detached, which is a bug here.
+    """
+    if op.parent is None:
+        raise AssertionError("kernel ops must be built inside an ImplicitBuilder")
