@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "import_torch", "execute_mlir", "optimize"]
+__all__ = ["__version__", "import_torch", "execute_mlir", "optimize", "compile", "load"]
 
 if TYPE_CHECKING:
     import numpy
 
+    from mirage_mlir.driver.compile import CompiledModule
     from mirage_mlir.driver.optimize import OptimizeResult
 
 
@@ -52,3 +53,23 @@ def optimize(
     from mirage_mlir.driver.optimize import optimize as _optimize
 
     return _optimize(mlir_text, target=target, verify=verify, **limits)
+
+
+def compile(model: Any, *example_inputs: Any, **options: Any) -> "CompiledModule":  # noqa: A001
+    """Import, optimise, lower and compile a model; returns a callable `CompiledModule`.
+
+    See `mirage_mlir.driver.compile.compile`.
+    """
+    from mirage_mlir.driver.compile import compile as _compile
+
+    return _compile(model, *example_inputs, **options)
+
+
+def load(directory: Any, model: Any = None) -> "CompiledModule":
+    """Load a `CompiledModule` saved with `.save(directory)` (torch-mlir not needed).
+
+    See `mirage_mlir.driver.compile.load`.
+    """
+    from mirage_mlir.driver.compile import load as _load
+
+    return _load(directory, model=model)

@@ -1,0 +1,347 @@
+"""`mirage_mlir.compile`: a PyTorch model to a `CompiledModule`, and `mirage_mlir.load`.
+
+```python
+import mirage_mlir as mm
+cm = mm.compile(model, x, target="auto")   # import, optimise, lower, compile kernels
+y = cm(x)                                  # runs the optimised program
+print(cm.report)                           # cost, FLOPs, bytes, kernels, stage times
+cm.save("artifact/"); mm.load("artifact/")(x)   # no torch-mlir needed to load
+```
+
+Stages: import (torch.export + torch-mlir), optimize (`eqsat-optimize`), and for
+GPU targets (or `interpret=True`) lower (`convert-mirage-to-triton`) and
+compile (Triton to ttgir/ptx/cubin).  A failed lowering or kernel compile is
+recorded in the report and never fails the compile: the CPU runtime
+(`torch_executor`) runs the optimised module on torch CPU tensors.
+
+Training-mode buffers (BatchNorm's running statistics): torch-mlir returns the
+updated buffers first, in registration order, then the outputs.  A
+`CompiledModule` copies them back into the model's buffers after every call,
+and feeds the model's current buffer values into the next call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from mirage_mlir.driver.errors import MirageError
+from mirage_mlir.driver.report import CompileReport
+
+__all__ = ["CompiledModule", "compile", "load"]
+
+#: Targets whose kernels are lowered to Triton and compiled for a GPU.
+GPU_TARGETS = ("h100", "a100")
+_FORMAT = 1
+
+
+class CompileError(MirageError):
+    """The compiled module was called wrongly, or an artifact is unreadable."""
+
+
+def _verbose(flag: bool | None) -> bool:
+    return bool(flag) if flag is not None else os.environ.get("MIRAGE_VERBOSE", "") not in ("", "0")
+
+
+def _progress(enabled: bool, message: str) -> None:
+    if enabled:
+        print(f"[mirage] {message}", file=sys.stderr, flush=True)
+
+
+def _resolve_target(target: str) -> str:
+    if target != "auto":
+        return target
+    import torch
+
+    return "h100" if torch.cuda.is_available() else "cpu"
+
+
+def compile(  # noqa: A001 - the public name the design card gives it
+    model: Any,
+    *example_inputs: Any,
+    target: str = "auto",
+    interpret: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    verbose: bool | None = None,
+    **limits: Any,
+) -> "CompiledModule":
+    """Compile `model` for inputs shaped like `example_inputs` (see the module docstring).
+
+    `target` is h100, a100, cpu, flops or auto (h100 when CUDA is available,
+    else cpu).  `limits` are the optimiser's (max_iterations, max_enodes,
+    timeout, ilp).  `interpret=True` runs the Triton kernels in the NumPy
+    interpreter where the whole plan lowers.  The cache lives in `cache_dir`
+    (default `$MIRAGE_CACHE_DIR` or ~/.cache/mirage-mlir); `use_cache=False`
+    bypasses it.  Progress goes to stderr with `verbose=True` or MIRAGE_VERBOSE=1.
+    """
+    from mirage_mlir.driver.cache import CompileCache, artifact_key, model_fingerprint
+
+    verbose = _verbose(verbose)
+    target = _resolve_target(target)
+    options = {"interpret": interpret, **limits}
+    # The interpreted plan is not part of a saved artifact, so it is never cached.
+    cache = CompileCache(cache_dir) if use_cache and not interpret else None
+    fingerprint = None
+    if cache is not None:
+        started = time.perf_counter()
+        fingerprint = model_fingerprint(model, example_inputs, target, options)
+        hit = cache.lookup_model(fingerprint)
+        if hit is not None:
+            compiled = load(hit, model=model)
+            compiled.report["cache"] = "hit"
+            compiled.report["stages"] = {"load": time.perf_counter() - started}
+            _progress(verbose, f"cache hit {hit}")
+            return compiled
+    stages: dict[str, float] = {}
+    started = time.perf_counter()
+    _progress(verbose, f"import {type(model).__name__}")
+    mlir_text, signature = _import(model, example_inputs)
+    stages["import"] = time.perf_counter() - started
+    _progress(verbose, f"import done in {stages['import']:.2f} s")
+
+    started = time.perf_counter()
+    from mirage_mlir.driver.optimize import optimize
+
+    optimized = optimize(mlir_text, target=target, **limits)
+    stages["optimize"] = time.perf_counter() - started
+    for entry in optimized.report.get("functions", []):
+        _progress(verbose, f"optimize @{entry.get('name')}: {entry.get('enodes')} e-nodes, "
+                           f"{entry.get('eclasses')} e-classes, saturated={entry.get('saturated')}")
+    _progress(verbose, f"optimize done in {stages['optimize']:.2f} s")
+
+    report = CompileReport(target=target, optimizer=optimized.report, stages=stages,
+                           kernels=[], cache="miss" if cache is not None else "off", notes=[])
+    kernels: list[dict[str, Any]] = []
+    lowered = None
+    if target in GPU_TARGETS or interpret:
+        lowered, kernels = _lower_and_compile(optimized.mlir, target, interpret, report, verbose)
+    compiled = CompiledModule(
+        mlir=optimized.mlir, signature=signature, report=report, kernels=kernels,
+        model=model, lowered=lowered if interpret else None,
+    )
+    if cache is not None:
+        key = artifact_key(mlir_text, target, options)
+        cache.store(key, fingerprint, compiled.save)
+    return compiled
+
+
+def _import(model: Any, example_inputs: tuple) -> tuple[str, dict[str, Any]]:
+    """Import the model; return the MLIR and the call signature the runtime needs."""
+    import torch
+    from torch.export.graph_signature import OutputKind
+
+    from mirage_mlir.driver import importer
+
+    importer._check_arguments(model, example_inputs)
+    with warnings.catch_warnings():
+        # torch's own pytree deprecation, raised from inside torch.export.
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        program = importer._export(model, example_inputs, None)
+        importer._refuse_dynamic_program(program, None)
+        module = importer._lower_to_linalg(program, type(model).__name__)
+        importer._refuse_dynamic_mlir(module)
+        # Buffer updates show up in the signature only after functionalisation, which
+        # torch-mlir runs on its own copy; only models with buffers need it here.
+        functional = program.run_decompositions({}) if any(True for _ in model.buffers()) \
+            else program
+    specs = functional.graph_signature.output_specs
+    mutated = [s.target for s in specs if s.kind == OutputKind.BUFFER_MUTATION]
+    user = [s for s in specs if s.kind == OutputKind.USER_OUTPUT]
+    out_spec = program.call_spec.out_spec
+    single = out_spec is not None and out_spec.is_leaf()
+    signature = {
+        "inputs": [{"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
+                   for t in example_inputs],
+        "mutated_buffers": mutated,
+        "outputs": len(user),
+        "single_output": bool(single),
+        "model": type(model).__name__,
+    }
+    del torch
+    return str(module), signature
+
+
+def _lower_and_compile(
+    mlir: str, target: str, interpret: bool, report: CompileReport, verbose: bool
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Lower to Triton and compile each kernel; record every failure in the report."""
+    stages = report["stages"]
+    started = time.perf_counter()
+    try:
+        from mirage_mlir.lowering.program import lower_module
+
+        lowered = lower_module(mlir)
+    except Exception as error:  # any lowering gap leaves the CPU runtime in charge
+        stages["lower"] = time.perf_counter() - started
+        report["notes"].append(f"convert-mirage-to-triton failed: {type(error).__name__}: "
+                               f"{str(error).splitlines()[0] if str(error) else ''}")
+        _progress(verbose, "lowering failed; the CPU runtime runs the module")
+        return None, []
+    stages["lower"] = time.perf_counter() - started
+    _progress(verbose, f"lowered {len(lowered.kernels)} kernels in {stages['lower']:.2f} s")
+    kernels: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    if target in GPU_TARGETS:
+        from mirage_mlir.lowering.staging import TritonOptions, compile_ttir
+
+        arch = 90 if target == "h100" else 80
+        for name, ttir in lowered.kernels:
+            entry: dict[str, Any] = {"name": name, "ttir": ttir}
+            try:
+                kernel = compile_ttir(ttir, TritonOptions(arch=arch))
+                entry.update(ttgir=kernel.ttgir, ptx=kernel.ptx, status="compiled",
+                             shared_memory=kernel.shared_memory)
+            except Exception as error:  # triton's failures are recorded, not raised
+                entry.update(status="failed", error=str(error).splitlines()[0])
+            kernels.append(entry)
+            _progress(verbose, f"kernel {name}: {entry['status']}")
+    else:
+        kernels = [{"name": n, "ttir": t, "status": "lowered"} for n, t in lowered.kernels]
+    stages["compile"] = time.perf_counter() - started
+    report["kernels"] = [{k: v for k, v in e.items() if k not in ("ttir", "ttgir", "ptx")}
+                         for e in kernels]
+    return lowered, kernels
+
+
+class CompiledModule:
+    """A compiled model: call it like the model on tensors shaped like the examples."""
+
+    def __init__(
+        self,
+        mlir: str,
+        signature: dict[str, Any],
+        report: CompileReport,
+        kernels: list[dict[str, Any]],
+        model: Any = None,
+        lowered: Any = None,
+    ) -> None:
+        """Load the optimised module into the CPU runtime (weights decoded once)."""
+        from mirage_mlir.driver.torch_executor import TorchProgram
+
+        self.mlir = mlir
+        self.signature = signature
+        self.report = report
+        self.kernels = kernels
+        self.model = model
+        self._lowered = lowered
+        self._buffers = self._model_buffers()
+        self.program = TorchProgram.from_text(mlir, pinned=self._buffers or None)
+        pinned = set(self.program.block.parameters)
+        self._stale_risk = [
+            name for i, name in enumerate(signature["mutated_buffers"]) if i not in pinned
+        ] if self._buffers else []
+        report["runtime"] = "tt-interpreter" if lowered is not None else "torch-cpu"
+        if self._stale_risk:
+            report["notes"].append(
+                "buffers folded into the program (later calls run eagerly once they change): "
+                + ", ".join(self._stale_risk)
+            )
+        self._compiled_buffers = [b.clone() for b in self._buffers]
+
+    def _model_buffers(self) -> list[Any]:
+        if self.model is None:
+            return []
+        return [self.model.get_buffer(name) for name in self.signature["mutated_buffers"]]
+
+    def _check_inputs(self, inputs: tuple) -> None:
+        import torch
+
+        expected = self.signature["inputs"]
+        if len(inputs) != len(expected):
+            raise CompileError(
+                f"the compiled {self.signature['model']} takes {len(expected)} inputs, "
+                f"got {len(inputs)}")
+        for index, (tensor, spec) in enumerate(zip(inputs, expected)):
+            if not isinstance(tensor, torch.Tensor):
+                raise CompileError(f"input {index} is a {type(tensor).__name__}, not a tensor")
+            dtype = str(tensor.dtype).removeprefix("torch.")
+            if list(tensor.shape) != spec["shape"] or dtype != spec["dtype"]:
+                raise CompileError(
+                    f"input {index} has shape {list(tensor.shape)} and dtype {dtype}; the module "
+                    f"was compiled for shape {spec['shape']} and dtype {spec['dtype']}")
+
+    def __call__(self, *inputs: Any) -> Any:
+        """Run the optimised program; write updated buffers back; return the outputs."""
+        import torch
+
+        self._check_inputs(inputs)
+        if self._stale_risk and any(
+            not torch.equal(b, c) for b, c in zip(self._buffers, self._compiled_buffers)
+        ):
+            # A buffer baked into the program has changed: only eager is right now.
+            return self.model(*inputs)
+        for index, buffer in enumerate(self._buffers):
+            if index in self.program.block.parameters:
+                self.program.block.set_parameter(index, buffer.detach().clone())
+        if self._lowered is not None:
+            from mirage_mlir.lowering.program import run_plan_interpreted
+
+            arrays = [t.detach().cpu().numpy() for t in inputs]
+            results = [torch.from_numpy(r) for r in run_plan_interpreted(self._lowered, *arrays)]
+        else:
+            results = self.program(*inputs)
+        n_mutated = len(self.signature["mutated_buffers"])
+        updates, outputs = results[:n_mutated], results[n_mutated:]
+        with torch.no_grad():
+            for buffer, value in zip(self._buffers, updates):
+                buffer.copy_(value.to(buffer.dtype))
+        self.buffers = updates
+        if self.signature["single_output"] and len(outputs) == 1:
+            return outputs[0]
+        return tuple(outputs)
+
+    def report_table(self) -> str:
+        """The report as a readable table."""
+        return self.report.table()
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the artifact: optimised MLIR, metadata and report, kernels' TTIR/TTGIR/PTX."""
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "optimized.mlir").write_text(self.mlir)
+        kernel_files = []
+        for kernel in self.kernels:
+            files = {}
+            for stage in ("ttir", "ttgir", "ptx"):
+                if kernel.get(stage):
+                    path = folder / "kernels" / f"{kernel['name']}.{stage}"
+                    path.parent.mkdir(exist_ok=True)
+                    path.write_text(kernel[stage])
+                    files[stage] = str(path.relative_to(folder))
+            kernel_files.append({"name": kernel["name"], "status": kernel.get("status"),
+                                 "files": files})
+        metadata = {"format": _FORMAT, "signature": self.signature, "report": dict(self.report),
+                    "kernels": kernel_files}
+        (folder / "metadata.json").write_text(json.dumps(metadata, indent=1, default=str))
+        return folder
+
+
+def load(directory: str | os.PathLike, model: Any = None) -> CompiledModule:
+    """Load a saved artifact; it runs on the CPU runtime, without torch-mlir.
+
+    With `model`, updated buffers are written back into it as after `compile`.
+    """
+    folder = Path(directory)
+    try:
+        metadata = json.loads((folder / "metadata.json").read_text())
+        mlir = (folder / "optimized.mlir").read_text()
+    except (OSError, ValueError) as error:
+        raise CompileError(f"{folder}: not a mirage-mlir artifact ({error})") from None
+    if metadata.get("format") != _FORMAT:
+        raise CompileError(f"{folder}: artifact format {metadata.get('format')} is not "
+                           f"{_FORMAT}")
+    kernels = []
+    for kernel in metadata.get("kernels", []):
+        entry = {"name": kernel["name"], "status": kernel.get("status")}
+        for stage, relative in kernel.get("files", {}).items():
+            entry[stage] = (folder / relative).read_text()
+        kernels.append(entry)
+    report = CompileReport(metadata["report"])
+    report["notes"] = []
+    return CompiledModule(mlir, metadata["signature"], report, kernels, model=model)

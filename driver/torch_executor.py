@@ -1,0 +1,456 @@
+"""The CPU runtime: an optimised module run with torch ops.
+
+```python
+from mirage_mlir.driver.torch_executor import TorchProgram
+program = TorchProgram.from_text(optimised_mlir)     # walks @main once
+outputs = program(x, y)                              # list of torch tensors
+```
+
+Loading walks the function once and builds a list of steps, each a torch
+closure with the SSA values it reads and writes.  Contractions go to BLAS
+(`torch.matmul`, `torch.einsum`), so the contraction orders the optimiser chose
+run at full speed; `mirage.attention` is `F.scaled_dot_product_attention`;
+the norms and softmax are torch's own ops; `linalg.generic` is a whole-tensor
+expression (`torch_generic`); shape ops are views; weights are decoded once.
+`mirage.kernel` runs its body's steps.  Steps whose operands are all constants
+(a concatenation of weights, a transposed weight) run once at load time, and
+steps whose results nothing reads are dropped.
+
+torch-mlir is never imported: this runs saved artifacts on machines without it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
+    DenseResourceAttr,
+    FloatAttr,
+    IntegerAttr,
+    ModuleOp,
+    TensorType,
+)
+from xdsl.ir import Block, Operation, SSAValue
+
+from mirage_mlir.driver.torch_generic import (
+    StructuredOpRunner,
+    TorchExecutorError,
+    scalar_op_function,
+    torch_dtype,
+)
+
+__all__ = ["TorchExecutorError", "TorchProgram"]
+
+
+@dataclass
+class Step:
+    """One op as a torch closure: `results = function(*operands)`."""
+
+    name: str
+    function: Callable[..., tuple]
+    operands: list[SSAValue]
+    results: list[SSAValue]
+
+
+class BlockProgram:
+    """The steps of one block (a function body or a `mirage.kernel` body).
+
+    `constants` holds the values known at load time (weights, folded steps,
+    and values from enclosing blocks that were constant there).
+    """
+
+    def __init__(
+        self,
+        block: Block,
+        outer_constants: dict[SSAValue, Any] | None = None,
+        pinned: list[Any] | None = None,
+    ) -> None:
+        """Build the block's steps; fold constant steps; drop dead ones.
+
+        `pinned` lists tensors (model buffers the function updates) whose
+        constants must stay replaceable: a constant equal to exactly one of
+        them becomes `self.parameters[index]` instead of a foldable constant.
+        """
+        self.args = list(block.args)
+        self.constants: dict[SSAValue, Any] = dict(outer_constants or {})
+        self.pinned = list(pinned or [])
+        self.parameters: dict[int, SSAValue] = {}
+        self._values: dict[SSAValue, Any] = {}
+        self.steps: list[Step] = []
+        terminator = block.last_op
+        assert terminator is not None
+        self.returned = list(terminator.operands)
+        for op in block.ops:
+            if op is terminator:
+                break
+            self._add(op)
+        self._drop_dead_steps()
+
+    def _add(self, op: Operation) -> None:
+        function, operands = build_step(op, self.constants)
+        step = Step(op.name, function, operands, list(op.results))
+        if self.pinned and op.name == "arith.constant" and self._pin(op, function):
+            return
+        if all(v in self.constants for v in operands) and op.name != "tensor.empty":
+            outs = function(*(self.constants[v] for v in operands))
+            self.constants.update(zip(step.results, outs))
+        else:
+            self.steps.append(step)
+
+    def _pin(self, op: Operation, function: Callable) -> bool:
+        (value,) = function()
+        matches = [
+            i for i, p in enumerate(self.pinned)
+            if p.shape == value.shape and p.dtype == value.dtype and bool((p == value).all())
+        ]
+        if len(matches) != 1 or matches[0] in self.parameters:
+            return False
+        self.parameters[matches[0]] = op.results[0]
+        self._values[op.results[0]] = value
+        return True
+
+    def set_parameter(self, index: int, value: Any) -> None:
+        """Replace the value of pinned tensor `index` for later runs."""
+        self._values[self.parameters[index]] = value
+
+    def _drop_dead_steps(self) -> None:
+        live = set(self.returned)
+        kept = []
+        for step in reversed(self.steps):
+            if any(r in live for r in step.results):
+                kept.append(step)
+                live.update(step.operands)
+        self.steps = kept[::-1]
+
+    def run(self, arguments: list[Any]) -> list[Any]:
+        """The block's returned values for these argument values."""
+        env = dict(self.constants)
+        env.update(self._values)
+        env.update(zip(self.args, arguments))
+        for step in self.steps:
+            outs = step.function(*(env[v] for v in step.operands))
+            for r, value in zip(step.results, outs):
+                env[r] = value
+        return [env[v] for v in self.returned]
+
+
+class TorchProgram:
+    """A function of an optimised module, ready to run on torch CPU tensors."""
+
+    def __init__(
+        self, module: ModuleOp, function: str = "main", pinned: list[Any] | None = None
+    ) -> None:
+        """Walk `@function` of `module` once and build its steps.
+
+        `pinned` lists tensors baked in as constants that may change between
+        runs (see `BlockProgram`); `self.block.parameters` says which were found.
+        """
+        from xdsl.dialects import func
+
+        for op in module.body.block.ops:
+            if isinstance(op, func.FuncOp) and op.sym_name.data == function:
+                break
+        else:
+            raise TorchExecutorError(f"the module has no function @{function}")
+        self.function = function
+        self.input_types = [a.type for a in op.body.block.args]
+        self.output_types = list(op.function_type.outputs.data)
+        self.block = BlockProgram(op.body.block, pinned=pinned)
+
+    @classmethod
+    def from_text(
+        cls, mlir_text: str, function: str = "main", pinned: list[Any] | None = None
+    ) -> "TorchProgram":
+        """Parse MLIR text (weights included) and load `@function`."""
+        from mirage_mlir.dialects.context import parse_mlir
+
+        return cls(parse_mlir(mlir_text), function, pinned)
+
+    def __call__(self, *tensors: Any) -> list[Any]:
+        """Run on torch tensors (converted to the function's dtypes); return its results."""
+        import torch
+
+        if len(tensors) != len(self.input_types):
+            raise TorchExecutorError(
+                f"@{self.function} takes {len(self.input_types)} inputs, got {len(tensors)}"
+            )
+        arguments = [
+            torch.as_tensor(t).to(torch_dtype(ty)) for t, ty in zip(tensors, self.input_types)
+        ]
+        with torch.no_grad():
+            outs = self.block.run(arguments)
+        return [o.contiguous() if o.is_contiguous() is False else o for o in outs]
+
+
+# ---------------------------------------------------------------------------------------------
+# Op -> torch closure.
+
+
+def _shape(value: SSAValue) -> tuple[int, ...]:
+    return tuple(value.type.get_shape())
+
+
+def build_step(op: Operation, constants: dict[SSAValue, Any]) -> tuple[Callable, list[SSAValue]]:
+    """The torch closure of `op` and the SSA values it reads.
+
+    `constants` holds the load-time values visible at `op` (needed by
+    `mirage.kernel`, whose body may read them).
+    """
+    name = op.name
+    builder = _BUILDERS.get(name)
+    if builder is not None:
+        return builder(op, constants)
+    if name.startswith("linalg.") and hasattr(op, "get_indexing_maps"):
+        return _structured(op)
+    if name.startswith(("arith.", "math.")):
+        function = scalar_op_function(op)
+        return (lambda *xs: (function(*xs),)), list(op.operands)
+    # An unregistered op's own name is in op_name; its class name is generic.
+    shown = op.op_name.data if hasattr(op, "op_name") else name
+    raise TorchExecutorError(f"the CPU runtime cannot run '{shown}'")
+
+
+def _constant(op: Operation, constants: dict) -> tuple[Callable, list]:
+    import torch
+
+    from mirage_mlir.passes.recognize.constants import (
+        decode_blob,
+        dense_value,
+        resource_blob,
+        static_tensor_type,
+    )
+
+    value = op.properties.get("value", op.attributes.get("value"))
+    result_type = op.results[0].type
+    if isinstance(result_type, TensorType):
+        typed = static_tensor_type(result_type)
+        if typed is None:
+            raise TorchExecutorError(f"arith.constant of unsupported type {result_type}")
+        shape, dtype = typed
+        if isinstance(value, DenseResourceAttr):
+            blob = resource_blob(value)
+            if blob is None:
+                raise TorchExecutorError(
+                    f"weight {value.resource_handle.data} is not in the module's resources"
+                )
+            array = decode_blob(blob, shape, dtype)
+        elif isinstance(value, DenseIntOrFPElementsAttr):
+            array = dense_value(value, shape, dtype)
+        else:
+            raise TorchExecutorError(f"arith.constant: unsupported value {value}")
+        tensor = torch.from_numpy(array.copy()).to(torch_dtype(result_type))
+    elif isinstance(value, FloatAttr | IntegerAttr):
+        tensor = torch.tensor(value.value.data, dtype=torch_dtype(result_type))
+    else:
+        raise TorchExecutorError(f"arith.constant: unsupported value {value}")
+    return (lambda: (tensor,)), []
+
+
+def _empty(op: Operation, constants: dict) -> tuple[Callable, list]:
+    import torch
+
+    shape, dtype = _shape(op.results[0]), torch_dtype(op.results[0].type)
+    return (lambda *_: (torch.empty(shape, dtype=dtype),)), list(op.operands)
+
+
+def _fill(op: Any, constants: dict) -> tuple[Callable, list]:
+    import torch
+
+    shape, dtype = _shape(op.results[0]), torch_dtype(op.results[0].type)
+    # The init is never read: depending on the value alone lets constant fills fold.
+    return (lambda value: (torch.full(shape, value.item(), dtype=dtype),)), [op.inputs[0]]
+
+
+def _is_zero_fill(value: SSAValue, constants: dict) -> bool:
+    """Whether `value` is known to be all zeros (a matmul init that adds nothing)."""
+    if value in constants:
+        return not bool(constants[value].any())
+    owner = getattr(value, "op", None)
+    return owner is not None and owner.name == "linalg.fill" and owner.inputs[0] in constants \
+        and float(constants[owner.inputs[0]]) == 0.0
+
+
+def _named_matmul(op: Any, constants: dict) -> tuple[Callable, list]:
+    import torch
+
+    dtype = torch_dtype(op.results[0].type)
+    if _is_zero_fill(op.outputs[0], constants):
+        return (lambda a, b: (torch.matmul(a, b).to(dtype),)), list(op.inputs)
+    return (lambda a, b, c: (torch.matmul(a, b).to(dtype) + c,)), [*op.inputs, op.outputs[0]]
+
+
+def _transpose(op: Any, constants: dict) -> tuple[Callable, list]:
+    permutation = list(op.permutation.get_values())
+    return (lambda x: (x.permute(permutation),)), [op.inputs[0]]
+
+
+def _broadcast(op: Any, constants: dict) -> tuple[Callable, list]:
+    added = list(op.dimensions.get_values())
+    shape = _shape(op.results[0])
+    view = [1 if d in added else n for d, n in enumerate(shape)]
+    return (lambda x: (x.reshape(view).expand(shape),)), [op.inputs[0]]
+
+
+def _structured(op: Any) -> tuple[Callable, list]:
+    runner = StructuredOpRunner(op)
+    n_in, n_out = len(op.inputs), len(op.outputs)
+
+    def run(*values: Any) -> tuple:
+        return tuple(runner(list(values[:n_in]), list(values[n_in:n_in + n_out]),
+                            list(values[n_in + n_out:])))
+
+    return run, [*op.inputs, *op.outputs, *runner.captured]
+
+
+def _generic(op: Any, constants: dict) -> tuple[Callable, list]:
+    return _structured(op)
+
+
+def _reshape(op: Operation, constants: dict) -> tuple[Callable, list]:
+    shape = _shape(op.results[0])
+    return (lambda x, *_: (x.reshape(shape),)), list(op.operands)
+
+
+def _cast(op: Operation, constants: dict) -> tuple[Callable, list]:
+    return (lambda x: (x,)), [op.operands[0]]
+
+
+def _strided_slice(offsets: list[int], sizes: list[int], strides: list[int]) -> tuple:
+    return tuple(
+        slice(o, o + (n - 1) * s + 1 if n > 0 else o, s)
+        for o, n, s in zip(offsets, sizes, strides)
+    )
+
+
+def _extract_slice(op: Any, constants: dict) -> tuple[Callable, list]:
+    if op.offsets or op.sizes or op.strides:
+        raise TorchExecutorError("tensor.extract_slice with dynamic offsets is not supported")
+    index = _strided_slice(
+        list(op.static_offsets.get_values()),
+        list(op.static_sizes.get_values()),
+        list(op.static_strides.get_values()),
+    )
+    shape = _shape(op.results[0])
+    return (lambda x: (x[index].reshape(shape),)), [op.source]
+
+
+def _mirage_slice(op: Any, constants: dict) -> tuple[Callable, list]:
+    index = _strided_slice(list(op.offsets), list(op.sizes), list(op.strides))
+    return (lambda x: (x[index],)), [op.source]
+
+
+def _concat(op: Any, constants: dict) -> tuple[Callable, list]:
+    import torch
+
+    axis = op.normalized_axis
+    return (lambda *xs: (torch.cat(xs, dim=axis),)), list(op.operands)
+
+
+def _mirage_matmul(op: Any, constants: dict) -> tuple[Callable, list]:
+    import torch
+
+    ta, tb = op.transpose_lhs is not None, op.transpose_rhs is not None
+    dtype = torch_dtype(op.result.type)
+
+    def run(a: Any, b: Any) -> tuple:
+        return (torch.matmul(a.mT if ta else a, b.mT if tb else b).to(dtype),)
+
+    return run, [op.lhs, op.rhs]
+
+
+def _softmax(op: Any, constants: dict) -> tuple[Callable, list]:
+    import torch
+
+    axis = op.normalized_axis
+    return (lambda x: (torch.softmax(x, dim=axis),)), [op.input]
+
+
+def _attention(op: Any, constants: dict) -> tuple[Callable, list]:
+    import torch.nn.functional as F
+
+    scale = float(op.scale.value.data)
+    causal = op.causal is not None
+    q_shape, k_shape = _shape(op.query), _shape(op.key)
+    gqa = len(q_shape) == 4 and q_shape[1] != k_shape[1]
+    operands = [op.query, op.key, op.value] + ([op.mask] if op.mask is not None else [])
+
+    def run(q: Any, k: Any, v: Any, mask: Any = None) -> tuple:
+        if mask is not None and mask.dtype != q.dtype:
+            mask = mask.to(q.dtype)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=causal, scale=scale, enable_gqa=gqa
+        )
+        return (out,)
+
+    return run, operands
+
+
+def _rms_norm(op: Any, constants: dict) -> tuple[Callable, list]:
+    import torch.nn.functional as F
+
+    eps = float(op.eps.value.data)
+    size = (_shape(op.input)[-1],)
+    return (lambda x, w: (F.rms_norm(x, size, w, eps),)), [op.input, op.weight]
+
+
+def _layer_norm(op: Any, constants: dict) -> tuple[Callable, list]:
+    import torch.nn.functional as F
+
+    eps = float(op.eps.value.data)
+    size = (_shape(op.input)[-1],)
+    return (lambda x, w, b: (F.layer_norm(x, size, w, b, eps),)), [op.input, op.weight, op.bias]
+
+
+def _batch_norm(op: Any, constants: dict) -> tuple[Callable, list]:
+    import torch
+
+    eps, momentum = float(op.eps.value.data), float(op.momentum.value.data)
+    rank = len(_shape(op.input))
+    axes = [0, *range(2, rank)]
+    channel_shape = [1, -1] + [1] * (rank - 2)
+
+    def run(x: Any, gamma: Any, beta: Any, mean: Any, var: Any) -> tuple:
+        count = x.numel() // x.shape[1]
+        batch_var, batch_mean = torch.var_mean(x, dim=axes, correction=0)
+        scale = torch.rsqrt(batch_var + eps) * gamma
+        y = (x - batch_mean.reshape(channel_shape)) * scale.reshape(channel_shape) \
+            + beta.reshape(channel_shape)
+        unbiased = batch_var.to(var.dtype) * (count / (count - 1))
+        new_mean = (1.0 - momentum) * mean + momentum * batch_mean.to(mean.dtype)
+        new_var = (1.0 - momentum) * var + momentum * unbiased
+        return (y, new_mean, new_var)[: len(op.results)]
+
+    return run, list(op.operands)
+
+
+def _kernel(op: Any, constants: dict) -> tuple[Callable, list]:
+    body = BlockProgram(op.body.block, constants)
+    return (lambda *xs: tuple(body.run(list(xs)))), list(op.operands)
+
+
+_BUILDERS: dict[str, Callable[[Any, dict], tuple[Callable, list]]] = {
+    "arith.constant": _constant,
+    "tensor.empty": _empty,
+    "tensor.expand_shape": _reshape,
+    "tensor.collapse_shape": _reshape,
+    "tensor.reshape": _reshape,
+    "tensor.cast": _cast,
+    "tensor.extract_slice": _extract_slice,
+    "linalg.fill": _fill,
+    "linalg.matmul": _named_matmul,
+    "linalg.batch_matmul": _named_matmul,
+    "linalg.transpose": _transpose,
+    "linalg.broadcast": _broadcast,
+    "linalg.generic": _generic,
+    "mirage.matmul": _mirage_matmul,
+    "mirage.softmax": _softmax,
+    "mirage.attention": _attention,
+    "mirage.rms_norm": _rms_norm,
+    "mirage.layer_norm": _layer_norm,
+    "mirage.batch_norm": _batch_norm,
+    "mirage.concat": _concat,
+    "mirage.slice": _mirage_slice,
+    "mirage.kernel": _kernel,
+}
