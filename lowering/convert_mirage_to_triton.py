@@ -47,9 +47,16 @@ from mirage_mlir.dialects import plan
 from mirage_mlir.dialects.diagnostics import MlirVerifyError
 from mirage_mlir.lowering.fused_body import KernelGroup, is_elementwise_generic
 from mirage_mlir.lowering.kernel_builder import LoweringError
+from mirage_mlir.lowering.layout_ops import LAYOUT_OPS, fold_constant_layout_ops
+from mirage_mlir.lowering.template_contraction import (
+    build_contraction_kernel,
+    is_contraction_generic,
+)
 from mirage_mlir.lowering.template_matmul import MATMUL_OPS, MatmulTiles, build_matmul_kernel
 from mirage_mlir.lowering.template_elementwise import build_elementwise_kernel
 from mirage_mlir.lowering.template_row_reduction import build_row_reduction_kernel
+from mirage_mlir.lowering.template_column_reduction import build_column_reduction_kernel
+from mirage_mlir.lowering.template_attention import build_attention_kernel
 
 TARGET_TILES: dict[int, MatmulTiles] = {
     80: MatmulTiles(64, 64, 32),
@@ -72,6 +79,8 @@ _KERNEL_TEMPLATES = {
     "row_reduction": "row_reduction",
     "matmul": "matmul",
     "dual_matmul": "matmul",
+    "column_reduction": "column_reduction",
+    "attention": "attention",
 }
 """mirage.kernel template names -> the builder that lowers them."""
 
@@ -81,8 +90,14 @@ def _standalone_template(op: Operation) -> str | None:
         return "matmul"
     if op.name in _ROW_OPS:
         return "row_reduction"
-    if op.name == "linalg.transpose" or is_elementwise_generic(op):
+    if op.name == "mirage.batch_norm":
+        return "column_reduction"
+    if op.name == "mirage.attention":
+        return "attention"
+    if op.name == "linalg.transpose" or is_elementwise_generic(op) or op.name in LAYOUT_OPS:
         return "elementwise"
+    if is_contraction_generic(op):
+        return "contraction"
     return None
 
 
@@ -110,7 +125,7 @@ def _group_of(op: Operation) -> KernelGroup | None:
     if template is None:
         raise LoweringError(f"'{op.name}' cannot be lowered to Triton yet", op)
     ins = op.inputs if hasattr(op, "inputs") and op.name.startswith("linalg.") else op.operands
-    if op.name == "linalg.transpose":
+    if op.name in ("linalg.transpose", "tensor.extract_slice"):
         ins = [op.operands[0]]
     return KernelGroup(template, [op], _dedup(ins), list(op.results), op)
 
@@ -176,11 +191,18 @@ class ConvertMirageToTriton(ModulePass):
             return build_matmul_kernel(name, group, self.matmul_tiles())
         if group.template == "row_reduction":
             return build_row_reduction_kernel(name, group)
+        if group.template == "contraction":
+            return build_contraction_kernel(name, group)
+        if group.template == "column_reduction":
+            return build_column_reduction_kernel(name, group)
+        if group.template == "attention":
+            return build_attention_kernel(name, group, self.input_precision)
         return build_elementwise_kernel(name, group, self.block_elementwise)
 
     def _lower_function(self, function: func.FuncOp) -> list[Operation]:
         kernels: list[Operation] = []
         block = function.body.block
+        fold_constant_layout_ops(block)
         for op in list(block.ops):
             try:
                 group = _group_of(op)

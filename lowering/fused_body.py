@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, FloatAttr, TensorType
 from xdsl.ir import Operation, SSAValue
 
+from mirage_mlir.lowering.dtypes import compute_type
 from mirage_mlir.lowering.kernel_builder import (
     LoweringError,
     TileSpace,
@@ -23,6 +24,7 @@ from mirage_mlir.lowering.kernel_builder import (
     splat_const,
     tensor_operand_dims,
 )
+from mirage_mlir.lowering.layout_ops import LAYOUT_OPS, run_layout_op
 
 
 @dataclass
@@ -100,7 +102,7 @@ class FusedBody:
             return self.space.load(self.pointers[value], value.type, dims)
         scalar = splat_constant_value(value)
         if scalar is not None:
-            element = value.type.get_element_type()  # type: ignore[union-attr]
+            element = compute_type(value.type.get_element_type())  # type: ignore[union-attr]
             return splat_const(scalar, element, self.space.shape)
         raise LoweringError(f"'{user.name}' reads a value this kernel does not have", user)
 
@@ -108,6 +110,9 @@ class FusedBody:
         """Evaluate `op` if it is elementwise (or free); False if it is not."""
         if op.name in ("tensor.empty", "linalg.fill", "arith.constant"):
             return True  # read lazily as splats, or as matmul inits
+        if op.name in LAYOUT_OPS:
+            run_layout_op(self, op)
+            return True
         if op.name == "linalg.transpose":
             self._check_shape(op, op.results[0].type)
             perm = list(op.permutation.get_values())
@@ -127,7 +132,9 @@ class FusedBody:
             tiles.append(
                 self.read(op.outputs[0], list(range(len(self.space_shape))), op)
                 if out_arg.uses
-                else tiles[0] if tiles else splat_const(0.0, out_arg.type, self.space.shape)
+                else tiles[0]
+                if tiles
+                else splat_const(0.0, compute_type(out_arg.type), self.space.shape)
             )
             (self.tiles[op.results[0]],) = emit_elementwise_body(op, tiles, self.space.shape)
             return True

@@ -35,6 +35,7 @@ from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr, AffineMap
 from mirage_mlir.dialects import tt
 from mirage_mlir.dialects.arith import CmpiOp
 from mirage_mlir.dialects.tt_types import element_type_of, shape_of
+from mirage_mlir.lowering.dtypes import compute_type, narrow, widen
 
 
 class LoweringError(Exception):
@@ -145,17 +146,24 @@ class TileSpace:
         dims: Sequence[int | None],
         other: float = 0.0,
     ) -> SSAValue:
-        """Read a row-major tensor through `pointer` at iteration dims `dims`."""
+        """Read a row-major tensor through `pointer` at iteration dims `dims`.
+
+        f16 and bf16 elements arrive widened to f32 (see `lowering.dtypes`).
+        """
         offsets = self.offsets(shape_of(tensor_type), dims)
         element = element_type_of(tensor_type)
         pointers = tt.AddPtrOp(splat(pointer, self.shape), offsets).result
-        return tt.LoadOp(pointers, self.mask, splat_const(other, element, self.shape)).result
+        return widen(tt.LoadOp(pointers, self.mask, splat_const(other, element, self.shape)).result)
 
     def store(
         self, pointer: SSAValue, tensor_type: Attribute, value: SSAValue, mask: SSAValue | None = None
     ) -> None:
-        """Write `value` to a row-major tensor indexed by the iteration dims in order."""
+        """Write `value` to a row-major tensor indexed by the iteration dims in order.
+
+        `value` is narrowed to the tensor's element type (f32 -> f16/bf16).
+        """
         shape = shape_of(tensor_type)
+        value = narrow(value, element_type_of(tensor_type))
         offsets = self.offsets(shape, list(range(len(shape))))
         pointers = tt.AddPtrOp(splat(pointer, self.shape), offsets).result
         tt.StoreOp(pointers, broadcast_to(value, self.shape), mask or self.mask)
@@ -208,19 +216,26 @@ def emit_elementwise_body(
         if op.name == "arith.constant":
             attr = op.properties.get("value") or op.attributes.get("value")
             if isinstance(attr, FloatAttr | IntegerAttr):
-                values[op.results[0]] = splat_const(attr.value.data, attr.type, shape)
+                values[op.results[0]] = splat_const(attr.value.data, compute_type(attr.type), shape)
                 continue
         if op.name == "linalg.index" or op.regions:
             raise LoweringError(f"'{op.name}' inside a linalg.generic body is not supported", generic)
         if not op.name.startswith(("arith.", "math.")):
             raise LoweringError(f"'{op.name}' inside a linalg.generic body is not supported", generic)
+        if op.name in ("arith.extf", "arith.truncf") and compute_type(
+            op.operands[0].type
+        ) == compute_type(op.results[0].type):
+            # f16/bf16 already compute in f32: the conversion is the identity here.
+            values[op.results[0]] = values[op.operands[0]]
+            continue
         if op.name in _EXPANSIONS:
             values[op.results[0]] = _EXPANSIONS[op.name](values[op.operands[0]], shape)
             continue
         new = op.create(
             operands=[values[v] for v in op.operands],
             result_types=[
-                TensorType(r.type, shape) if shape else r.type for r in op.results
+                TensorType(compute_type(r.type), shape) if shape else compute_type(r.type)
+                for r in op.results
             ],
             properties=dict(op.properties),
             attributes=dict(op.attributes),

@@ -86,7 +86,9 @@ def constant_array(value: Any, tensor_type: TensorType) -> np.ndarray:
     dtype = _dtype(tensor_type)
     if isinstance(value, DenseIntOrFPElementsAttr):
         data = np.asarray(value.get_values(), dtype=dtype)
-        return np.broadcast_to(data, shape).copy() if data.size == 1 else data.reshape(shape).copy()
+        if data.size == 1:  # a splat; reshape first so rank-0 tensors broadcast too
+            return np.broadcast_to(data.reshape(()), shape).copy()
+        return data.reshape(shape).copy()
     if isinstance(value, DenseResourceAttr):
         from xdsl.dialect_interfaces.op_asm import OpAsmDialectInterface
 

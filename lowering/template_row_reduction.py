@@ -26,6 +26,7 @@ from xdsl.ir import Operation, SSAValue
 
 from mirage_mlir.dialects import tt
 from mirage_mlir.dialects.arith import CmpiOp, SelectOp
+from mirage_mlir.lowering.dtypes import compute_type
 from mirage_mlir.lowering.fused_body import FusedBody, KernelGroup, splat_constant_value
 from mirage_mlir.lowering.kernel_builder import (
     LoweringError,
@@ -150,7 +151,7 @@ class _RowBody(FusedBody):
             )
         mapped_value = combine.operands[1] if combine.operands[0] == acc_arg else combine.operands[0]
         tiles = [self.read(v, tensor_operand_dims(m, op), op) for v, m in zip(op.inputs, maps)]
-        element = acc_arg.type
+        element = compute_type(acc_arg.type)
         # Only the map part of the body runs on the tile; the combine becomes
         # the tt.reduce combiner, and the init joins once at the end.
         mapped = _map_part(op, tiles, mapped_value, self.space.shape)

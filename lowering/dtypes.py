@@ -1,0 +1,59 @@
+"""Element types in kernels: f16 and bf16 in memory, f32 in registers.
+
+Kernels load f16 and bf16 tensors, widen them to f32 at once (`arith.extf`),
+compute every elementwise op, reduction and matmul accumulator in f32, and
+narrow (`arith.truncf`) only when storing.  So reductions over long rows and
+chains of ops round once, at the store, as PyTorch's fused kernels do.
+Matmul tiles are the exception: `tt.dot` takes its f16/bf16 operands as they
+are (tensor cores) and accumulates in f32.
+"""
+
+from __future__ import annotations
+
+from xdsl.dialects import arith
+from xdsl.dialects.builtin import BFloat16Type, Float16Type, TensorType, f32
+from xdsl.ir import Attribute, SSAValue
+
+NARROW_FLOATS = (Float16Type, BFloat16Type)
+"""Element types that are widened to f32 for computation."""
+
+
+def is_narrow_float(element: Attribute) -> bool:
+    """Whether `element` is f16 or bf16."""
+    return isinstance(element, NARROW_FLOATS)
+
+
+def compute_type(element: Attribute) -> Attribute:
+    """The type a kernel computes in for values stored as `element`."""
+    return f32 if is_narrow_float(element) else element
+
+
+def _retyped(value_type: Attribute, element: Attribute) -> Attribute:
+    if isinstance(value_type, TensorType):
+        return TensorType(element, value_type.get_shape())
+    return element
+
+
+def _element(value: SSAValue) -> Attribute:
+    t = value.type
+    return t.get_element_type() if isinstance(t, TensorType) else t
+
+
+def widen(value: SSAValue) -> SSAValue:
+    """`value` (a scalar or block) in its compute type; f16/bf16 become f32."""
+    element = _element(value)
+    if not is_narrow_float(element):
+        return value
+    return arith.ExtFOp(value, _retyped(value.type, f32)).result
+
+
+def narrow(value: SSAValue, element: Attribute) -> SSAValue:
+    """`value` converted to the storage type `element` (f32 -> f16/bf16), else as is."""
+    have = _element(value)
+    if have == element:
+        return value
+    if is_narrow_float(element) and have == f32:
+        return arith.TruncFOp(value, _retyped(value.type, element)).result
+    if is_narrow_float(have) and element == f32:
+        return arith.ExtFOp(value, _retyped(value.type, element)).result
+    raise ValueError(f"cannot convert {have} to {element}")

@@ -1,0 +1,200 @@
+"""Layout ops in `convert-mirage-to-triton`: folded on weights, copies otherwise.
+
+A layout op moves elements without computing: `mirage.concat`, `mirage.slice`,
+`tensor.extract_slice` and `linalg.transpose`.
+
+- On weights (`arith.constant` operands) they run at compile time:
+  `fold_constant_layout_ops` replaces them by one constant whose blob holds
+  the result, so the joined q/k/v weight of a fused projection (a concat of
+  three weights, then a transpose) is one buffer and no kernel.
+- Otherwise they run inside a kernel built on a `TileSpace` (the elementwise
+  template, so they fuse with elementwise neighbours): each output lane
+  computes the element offset it reads from, so a slice or a concat is a
+  strided, masked load and the kernel stores a contiguous result.
+
+A slice or concat reads its sources from memory (kernel inputs); a value
+computed earlier in the same kernel cannot be gathered from registers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from xdsl.dialects import arith
+from xdsl.dialects.builtin import (
+    BFloat16Type,
+    DenseResourceAttr,
+    TensorType,
+    i32,
+)
+from xdsl.ir import Operation, SSAValue
+
+from mirage_mlir.dialects import tt
+from mirage_mlir.dialects.arith import CmpiOp, SelectOp
+from mirage_mlir.lowering.kernel_builder import (
+    LoweringError,
+    TileSpace,
+    row_major_strides,
+    splat,
+    splat_const,
+)
+
+LAYOUT_OPS = frozenset({"mirage.concat", "mirage.slice", "tensor.extract_slice"})
+"""Layout ops lowered by `run_layout_op` (transposes are `FusedBody`'s own)."""
+
+
+def slice_geometry(op: Operation) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Static (offsets, strides) of a `mirage.slice` or `tensor.extract_slice`."""
+    if op.name == "tensor.extract_slice":
+        if len(op.operands) != 1:
+            raise LoweringError("tensor.extract_slice with dynamic offsets is not supported", op)
+        offsets = tuple(op.static_offsets.get_values())
+        strides = tuple(op.static_strides.get_values())
+        if len(op.source.type.get_shape()) != len(op.result.type.get_shape()):
+            raise LoweringError("rank-reducing tensor.extract_slice is not supported", op)
+        return offsets, strides
+    return tuple(op.offsets), tuple(op.strides)
+
+
+def concat_axis(op: Operation) -> int:
+    """The concatenated dimension of a `mirage.concat`, non-negative."""
+    return op.normalized_axis
+
+
+# -- compile time ---------------------------------------------------------------
+
+
+def _constant_array(value: SSAValue) -> np.ndarray | None:
+    from mirage_mlir.lowering.program import constant_array
+
+    owner = value.owner
+    if not isinstance(owner, Operation) or owner.name != "arith.constant":
+        return None
+    if not isinstance(value.type, TensorType) or isinstance(
+        value.type.get_element_type(), BFloat16Type
+    ):
+        return None  # bf16 blobs are not stored as float32; leave them to a kernel
+    attr = owner.properties.get("value") or owner.attributes.get("value")
+    try:
+        return constant_array(attr, value.type)
+    except ValueError:
+        return None
+
+
+def _evaluate(op: Operation, arrays: list[np.ndarray]) -> np.ndarray:
+    if op.name == "mirage.concat":
+        return np.concatenate(arrays, axis=concat_axis(op))
+    if op.name == "linalg.transpose":
+        return np.transpose(arrays[0], list(op.permutation.get_values()))
+    offsets, strides = slice_geometry(op)
+    sizes = op.results[0].type.get_shape()
+    index = tuple(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offsets, strides, sizes))
+    return arrays[0][index]
+
+
+def _blob_constant(array: np.ndarray, tensor_type: TensorType, hint: str) -> arith.ConstantOp:
+    """An `arith.constant` of a new `dense_resource` blob holding `array`."""
+    from xdsl.dialect_interfaces.op_asm import OpAsmDialectInterface
+
+    from mirage_mlir.dialects.context import mirage_context
+
+    interface = mirage_context().get_dialect("builtin").get_interface(OpAsmDialectInterface)
+    if interface is None:
+        raise LoweringError("the builtin dialect has no resource table")
+    key = interface.declare_resource(hint)
+    data = np.ascontiguousarray(array).tobytes()
+    # MLIR blob: its alignment as a little-endian 4-byte word, then the raw data.
+    alignment = array.dtype.itemsize.to_bytes(4, "little")
+    interface.parse_resource(key, "0x" + (alignment + data).hex().upper())
+    return arith.ConstantOp(DenseResourceAttr.from_params(key, tensor_type), tensor_type)
+
+
+def fold_constant_layout_ops(block) -> int:
+    """Replace layout ops whose operands are all weights by one weight; returns how many."""
+    folded = 0
+    for op in list(block.ops):
+        if op.name not in LAYOUT_OPS and op.name != "linalg.transpose":
+            continue
+        sources = [op.operands[0]] if op.name == "linalg.transpose" else list(op.operands)
+        arrays = [_constant_array(v) for v in sources]
+        if not arrays or any(a is None for a in arrays):
+            continue
+        result = op.results[0]
+        array = _evaluate(op, arrays)  # type: ignore[arg-type]
+        constant = _blob_constant(array, result.type, f"folded_{op.name.split('.')[-1]}")
+        block.insert_op_before(constant, op)
+        result.replace_all_uses_with(constant.result)
+        block.erase_op(op)
+        folded += 1
+    return folded
+
+
+# -- in a kernel ------------------------------------------------------------------
+
+
+def _offsets(space: TileSpace, shape, terms: list[SSAValue | None]) -> SSAValue:
+    """Row-major element offsets of the lanes whose index along dim d is `terms[d]`."""
+    total: SSAValue | None = None
+    for size, stride, term in zip(shape, row_major_strides(shape), terms):
+        if term is None or size == 1:
+            continue
+        if stride != 1:
+            term = arith.MuliOp(term, splat_const(stride, i32, space.shape)).result
+        total = term if total is None else arith.AddiOp(total, term).result
+    return total if total is not None else splat_const(0, i32, space.shape)
+
+
+def _gather(body, source: SSAValue, terms: list[SSAValue | None], mask: SSAValue, op) -> SSAValue:
+    """Load `source` (a kernel input) at the given per-dimension indices."""
+    from mirage_mlir.lowering.dtypes import widen
+
+    if source not in body.pointers:
+        raise LoweringError(
+            f"'{op.name}' must read its operands from memory, not from values of the same kernel",
+            op,
+        )
+    space = body.space
+    element = source.type.get_element_type()
+    pointers = tt.AddPtrOp(
+        splat(body.pointers[source], space.shape), _offsets(space, source.type.get_shape(), terms)
+    ).result
+    return widen(tt.LoadOp(pointers, mask, splat_const(0.0, element, space.shape)).result)
+
+
+def _affine(index: SSAValue, offset: int, stride: int, shape) -> SSAValue:
+    if stride != 1:
+        index = arith.MuliOp(index, splat_const(stride, i32, shape)).result
+    if offset:
+        index = arith.AddiOp(index, splat_const(offset, i32, shape)).result
+    return index
+
+
+def run_layout_op(body, op: Operation) -> None:
+    """Evaluate a slice or concat on `body`'s tile space (its result's shape)."""
+    body._check_shape(op, op.results[0].type)
+    space: TileSpace = body.space
+    if op.name in ("mirage.slice", "tensor.extract_slice"):
+        offsets, strides = slice_geometry(op)
+        terms = [
+            _affine(space.index[d], o, s, space.shape) for d, (o, s) in enumerate(zip(offsets, strides))
+        ]
+        body.tiles[op.results[0]] = _gather(body, op.operands[0], terms, space.mask, op)
+        return
+    if op.name != "mirage.concat":
+        raise LoweringError(f"'{op.name}' is not a layout op", op)
+    axis = concat_axis(op)
+    along = space.index[axis]
+    result: SSAValue | None = None
+    start = 0
+    for source in op.operands:
+        size = source.type.get_shape()[axis]
+        inside = arith.AndIOp(
+            CmpiOp(along, splat_const(start, i32, space.shape), "sge").result,
+            CmpiOp(along, splat_const(start + size, i32, space.shape), "slt").result,
+        ).result
+        terms: list[SSAValue | None] = list(space.index)
+        terms[axis] = _affine(along, -start, 1, space.shape)
+        mask = arith.AndIOp(space.mask, inside).result
+        part = _gather(body, source, terms, mask, op)
+        result = part if result is None else SelectOp(inside, part, result).result
+        start += size
+    body.tiles[op.results[0]] = result
