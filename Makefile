@@ -29,6 +29,7 @@ lit: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/optimisation_time.py
 	$(PY) benchmarks/examples_optimisation.py
+	$(PY) benchmarks/cpu_speed.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

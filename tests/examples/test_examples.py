@@ -156,7 +156,7 @@ def test_count_ops_reports_unparsable_text():
 
 
 def test_demo_prints_a_table_row_per_example(capsys):
-    assert demo.main(["e1_matrix_chain", "e5_gated_layer"]) == 0
+    assert demo.main(["--ops", "e1_matrix_chain", "e5_gated_layer"]) == 0
     captured = capsys.readouterr()
     rows = {line.split()[0]: line.split() for line in captured.out.splitlines() if line}
     header = rows["example"]
