@@ -14,6 +14,12 @@ compile (Triton to ttgir/ptx/cubin).  A failed lowering or kernel compile is
 recorded in the report and never fails the compile: the CPU runtime
 (`torch_executor`) runs the optimised module on torch CPU tensors.
 
+When every kernel compiled, the module keeps the launch plan
+(`lowering.artifact`); called with CUDA tensors on a machine with CUDA, it
+runs that plan on the GPU (`driver.gpu_runtime`), and `save` writes it to
+`<artifact>/plan/` so that `load` runs it too.  CPU tensors take the CPU
+runtime as before.
+
 Training-mode buffers (BatchNorm's running statistics): torch-mlir returns the
 updated buffers first, in registration order, then the outputs.  A
 `CompiledModule` copies them back into the model's buffers after every call,
@@ -121,9 +127,12 @@ def compile(  # noqa: A001 - the public name the design card gives it
     lowered = None
     if target in GPU_TARGETS or interpret:
         lowered, kernels = _lower_and_compile(optimized.mlir, target, interpret, report, verbose)
+    launch_plan = None
+    if target in GPU_TARGETS and kernels and all(k["status"] == "compiled" for k in kernels):
+        launch_plan = _launch_plan(lowered, report)
     compiled = CompiledModule(
         mlir=optimized.mlir, signature=signature, report=report, kernels=kernels,
-        model=model, lowered=lowered if interpret else None,
+        model=model, lowered=lowered if interpret else None, launch_plan=launch_plan,
     )
     if cache is not None:
         key = artifact_key(mlir_text, target, options)
@@ -209,6 +218,20 @@ def _lower_and_compile(
     return lowered, kernels
 
 
+def _launch_plan(lowered: Any, report: CompileReport) -> Any:
+    """The lowered program as a portable launch plan, or None (noted) if it has no form."""
+    import tempfile
+
+    from mirage_mlir.lowering.artifact import PlanFormatError, export_plan, read_plan
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="mirage-plan-") as folder:
+            return read_plan(export_plan(lowered, folder))
+    except PlanFormatError as error:
+        report["notes"].append(f"no GPU launch plan: {error}")
+        return None
+
+
 class CompiledModule:
     """A compiled model: call it like the model on tensors shaped like the examples."""
 
@@ -220,6 +243,7 @@ class CompiledModule:
         kernels: list[dict[str, Any]],
         model: Any = None,
         lowered: Any = None,
+        launch_plan: Any = None,
     ) -> None:
         """Load the optimised module into the CPU runtime (weights decoded once)."""
         from mirage_mlir.driver.torch_executor import TorchProgram
@@ -230,6 +254,8 @@ class CompiledModule:
         self.kernels = kernels
         self.model = model
         self._lowered = lowered
+        self.launch_plan = launch_plan
+        self._gpu_plans: dict[Any, Any] = {}
         self._buffers = self._model_buffers()
         self.program = TorchProgram.from_text(mlir, pinned=self._buffers or None)
         pinned = set(self.program.block.parameters)
@@ -274,12 +300,25 @@ class CompiledModule:
         if self._stale_risk and any(
             not torch.equal(b, c) for b, c in zip(self._buffers, self._compiled_buffers)
         ):
-            # A buffer baked into the program has changed: only eager is right now.
-            return self.model(*inputs)
+            # A buffer baked into the program has changed: only eager is right now,
+            # on the device the model's buffers live on.
+            home = self._buffers[0].device
+            result = self.model(*[t.to(home) for t in inputs])
+            if inputs[0].device == home:
+                return result
+            if isinstance(result, tuple):
+                return tuple(r.to(inputs[0].device) for r in result)
+            return result.to(inputs[0].device)
         for index, buffer in enumerate(self._buffers):
             if index in self.program.block.parameters:
                 self.program.block.set_parameter(index, buffer.detach().clone())
-        if self._lowered is not None:
+        if self._runs_on_gpu(inputs):
+            results = self._gpu_plan(inputs[0].device)(*inputs)
+        elif inputs and inputs[0].is_cuda:
+            # The CPU runtime, for a module with no launch plan or changed buffers.
+            device = inputs[0].device
+            results = [r.to(device) for r in self.program(*[t.cpu() for t in inputs])]
+        elif self._lowered is not None:
             from mirage_mlir.lowering.program import run_plan_interpreted
 
             arrays = [t.detach().cpu().numpy() for t in inputs]
@@ -295,6 +334,27 @@ class CompiledModule:
         if self.signature["single_output"] and len(outputs) == 1:
             return outputs[0]
         return tuple(outputs)
+
+    def _runs_on_gpu(self, inputs: tuple) -> bool:
+        """Whether this call runs the launch plan: CUDA inputs, and the weights it baked in."""
+        import torch
+
+        if self.launch_plan is None or not inputs or not torch.cuda.is_available():
+            return False
+        if not all(t.is_cuda and t.device == inputs[0].device for t in inputs):
+            return False
+        # The plan holds the buffers' compile-time values as constants.
+        return all(torch.equal(b.detach().cpu(), c.cpu())
+                   for b, c in zip(self._buffers, self._compiled_buffers))
+
+    def _gpu_plan(self, device: Any) -> Any:
+        """The launch plan compiled for `device` (once per device)."""
+        from mirage_mlir.driver.gpu_runtime import GpuPlan
+
+        if device not in self._gpu_plans:
+            self._gpu_plans[device] = GpuPlan(self.launch_plan, device=device)
+            self.report["runtime"] = "triton-gpu"
+        return self._gpu_plans[device]
 
     def report_table(self) -> str:
         """The report as a readable table."""
@@ -316,14 +376,18 @@ class CompiledModule:
                     files[stage] = str(path.relative_to(folder))
             kernel_files.append({"name": kernel["name"], "status": kernel.get("status"),
                                  "files": files})
+        if self.launch_plan is not None:
+            from mirage_mlir.lowering.artifact import write_plan
+
+            write_plan(self.launch_plan, folder / "plan")
         metadata = {"format": _FORMAT, "signature": self.signature, "report": dict(self.report),
-                    "kernels": kernel_files}
+                    "kernels": kernel_files, "launch_plan": self.launch_plan is not None}
         (folder / "metadata.json").write_text(json.dumps(metadata, indent=1, default=str))
         return folder
 
 
 def load(directory: str | os.PathLike, model: Any = None) -> CompiledModule:
-    """Load a saved artifact; it runs on the CPU runtime, without torch-mlir.
+    """Load a saved artifact; it runs without torch-mlir (its launch plan on CUDA inputs).
 
     With `model`, updated buffers are written back into it as after `compile`.
     """
@@ -342,6 +406,15 @@ def load(directory: str | os.PathLike, model: Any = None) -> CompiledModule:
         for stage, relative in kernel.get("files", {}).items():
             entry[stage] = (folder / relative).read_text()
         kernels.append(entry)
+    launch_plan = None
+    if metadata.get("launch_plan"):
+        from mirage_mlir.lowering.artifact import PlanFormatError, read_plan
+
+        try:
+            launch_plan = read_plan(folder / "plan")
+        except PlanFormatError as error:
+            raise CompileError(str(error)) from None
     report = CompileReport(metadata["report"])
     report["notes"] = []
-    return CompiledModule(mlir, metadata["signature"], report, kernels, model=model)
+    return CompiledModule(mlir, metadata["signature"], report, kernels, model=model,
+                          launch_plan=launch_plan)
