@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/optimisation_time.py
 	$(PY) benchmarks/examples_optimisation.py
 	$(PY) benchmarks/cpu_speed.py
+	$(PY) benchmarks/compile_cache.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -64,11 +64,17 @@ def _fixed_arith() -> Dialect:
     return Arith
 
 
+def _fixed_tensor() -> Dialect:
+    from mirage_mlir.dialects.tensor import Tensor
+
+    return Tensor
+
+
 def dialect_factories() -> dict[str, Callable[[], Dialect]]:
     """Name -> factory of every dialect mirage-mlir reads, loaded lazily.
 
     xDSL's dialects, then the project's (which may not reuse an xDSL name),
-    then the fixed linalg and arith in place of xDSL's.
+    then the fixed linalg, arith and tensor in place of xDSL's.
     """
     from xdsl.dialects import get_all_dialects
 
@@ -83,6 +89,7 @@ def dialect_factories() -> dict[str, Callable[[], Dialect]]:
         factories[name] = factory
     factories["linalg"] = _fixed_linalg
     factories["arith"] = _fixed_arith
+    factories["tensor"] = _fixed_tensor
     return factories
 
 

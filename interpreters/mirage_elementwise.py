@@ -116,8 +116,11 @@ class TensorArithFunctions(InterpreterFunctions):
         if isinstance(value, DenseIntOrFPElementsAttr):
             shape = value.get_shape()
             values = np.asarray(value.get_values(), dtype=element_dtype(value.type))
-            return (np.broadcast_to(values, shape).copy() if values.size == 1
-                    else values.reshape(shape),)
+            if values.size == 1:
+                # A splat, or the single value of a 0-d tensor: NumPy will not broadcast a
+                # one-element array to shape (), so take the scalar first.
+                return (np.full(shape, values.reshape(-1)[0], dtype=values.dtype),)
+            return (values.reshape(shape),)
         if isinstance(value, FloatAttr):
             return (cast_to(value.value.data, op.result.type)[()],)
         if isinstance(value, IntegerAttr):

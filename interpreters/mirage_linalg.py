@@ -142,8 +142,10 @@ class TensorLinalgFunctions(InterpreterFunctions):
                 ),
                 f"{op.name}: an output is indexed by a reduction loop",
             )
+        # A 0-d output (a full reduction) is not lifted: it is the accumulator itself.
         accumulators = [
-            np.squeeze(v, axis=tuple(reduction)) for v in lifted[n_in:]
+            np.squeeze(v, axis=tuple(reduction)) if np.ndim(v) > 0 else v
+            for v in lifted[n_in:]
         ]
         indices: dict[int, Any] = {
             d: np.arange(loop_ranges[d]).reshape(

@@ -1,8 +1,6 @@
-"""The compile cache: a second compile of the same model is a cache hit, 10x faster."""
+"""The compile cache: a second compile of the same model is a cache hit that redoes nothing."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 
@@ -13,17 +11,23 @@ import mirage_mlir as mm  # noqa: E402
 from mirage_mlir.examples import load_example  # noqa: E402
 
 
-def test_second_compile_is_ten_times_faster(tmp_path):
+def test_second_compile_is_a_cache_hit_that_imports_and_optimises_nothing(tmp_path, monkeypatch):
+    # How much faster a hit is, is measured in benchmarks/compile_cache.py, not here.
+    import mirage_mlir.driver.compile as compile_module
+    import mirage_mlir.driver.optimize as optimize_module
+
     example = load_example("e7_llama_attention")
     inputs = example.make_inputs(0)
-    started = time.perf_counter()
     first = mm.compile(example.make_model(), *inputs, target="h100", cache_dir=tmp_path)
-    first_seconds = time.perf_counter() - started
-    started = time.perf_counter()
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a cache hit must not import or optimise again")
+
+    monkeypatch.setattr(compile_module, "_import", must_not_run)
+    monkeypatch.setattr(optimize_module, "optimize", must_not_run)
     second = mm.compile(example.make_model(), *inputs, target="h100", cache_dir=tmp_path)
-    second_seconds = time.perf_counter() - started
     assert first.report["cache"] == "miss" and second.report["cache"] == "hit"
-    assert second_seconds * 10 <= first_seconds, (first_seconds, second_seconds)
+    assert set(second.report["stages"]) == {"load"}
     x = example.make_inputs(9)
     torch.testing.assert_close(second(*x), first(*x))
 
