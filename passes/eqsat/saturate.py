@@ -58,19 +58,27 @@ def saturate(egraph: EGraph, rules: Schedule, limits: Limits) -> SaturationStats
     start = time.perf_counter()
     iterations = 0
     size = egraph_size(egraph)
+    growth, last_seconds = 1.0, 0.0
     while True:
         if iterations >= limits.iterations:
             reason = "iterations"
             break
-        if size >= limits.enodes:
+        # One iteration cannot be interrupted, and e-graphs grow geometrically (a chain with
+        # scalars and transposes roughly triples per iteration): stop before an iteration
+        # that would, at the last iteration's rate, pass the e-node or time limit.
+        if size >= limits.enodes or size * growth > limits.enodes:
             reason = "enodes"
             break
-        if time.perf_counter() - start >= limits.seconds:
+        elapsed = time.perf_counter() - start
+        if elapsed >= limits.seconds or elapsed + last_seconds * growth > limits.seconds:
             reason = "seconds"
             break
+        began = time.perf_counter()
         report = egraph.run(1, ruleset=rules)
         iterations += 1
-        size = egraph_size(egraph)
+        last_seconds = time.perf_counter() - began
+        previous, size = size, egraph_size(egraph)
+        growth = max(1.0, size / max(previous, 1))
         if not report.updated:
             return SaturationStats(
                 iterations, True, "saturated", size, time.perf_counter() - start
