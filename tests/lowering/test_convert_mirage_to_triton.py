@@ -44,18 +44,6 @@ def _eager(name: str):
     return [x.numpy() for x in inputs], expected.numpy()
 
 
-@pytest.fixture(scope="session")
-def triton_cache(tmp_path_factory):
-    """A fresh compile cache for this session, so every kernel really compiles once."""
-    import os
-
-    saved = os.environ.get("MIRAGE_CACHE_DIR")
-    os.environ["MIRAGE_CACHE_DIR"] = str(tmp_path_factory.mktemp("triton-cache"))
-    yield
-    if saved is None:
-        os.environ.pop("MIRAGE_CACHE_DIR")
-    else:
-        os.environ["MIRAGE_CACHE_DIR"] = saved
 
 
 @pytest.mark.parametrize("name", SUPPORTED_EXAMPLES)

@@ -59,18 +59,6 @@ def _lowered_or_xfail(name: str):
         raise
 
 
-@pytest.fixture(scope="session")
-def triton_cache(tmp_path_factory):
-    """A fresh compile cache for this session, so every kernel really compiles."""
-    import os
-
-    saved = os.environ.get("MIRAGE_CACHE_DIR")
-    os.environ["MIRAGE_CACHE_DIR"] = str(tmp_path_factory.mktemp("triton-cache"))
-    yield
-    if saved is None:
-        os.environ.pop("MIRAGE_CACHE_DIR")
-    else:
-        os.environ["MIRAGE_CACHE_DIR"] = saved
 
 
 def test_the_registry_has_every_mission_example():

@@ -13,18 +13,6 @@ import pytest
 from mirage_mlir.lowering.program import lower_module, run_plan_interpreted
 
 
-@pytest.fixture(scope="session")
-def triton_cache(tmp_path_factory):
-    """A fresh compile cache for this session, so every kernel really compiles."""
-    import os
-
-    saved = os.environ.get("MIRAGE_CACHE_DIR")
-    os.environ["MIRAGE_CACHE_DIR"] = str(tmp_path_factory.mktemp("triton-cache"))
-    yield
-    if saved is None:
-        os.environ.pop("MIRAGE_CACHE_DIR")
-    else:
-        os.environ["MIRAGE_CACHE_DIR"] = saved
 
 _SLICE_CONCAT = """
 func.func @main(%x: tensor<6x40xf32>, %y: tensor<6x24xf32>) -> tensor<6x36xf32> {

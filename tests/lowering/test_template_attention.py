@@ -156,18 +156,6 @@ func.func @main(%q: tensor<1x16x16xf32>, %m: tensor<16x16xf32>) -> tensor<1x16x1
         lower_module(text)
 
 
-@pytest.fixture(scope="session")
-def triton_cache(tmp_path_factory):
-    """A fresh compile cache for this session, so every kernel really compiles."""
-    import os
-
-    saved = os.environ.get("MIRAGE_CACHE_DIR")
-    os.environ["MIRAGE_CACHE_DIR"] = str(tmp_path_factory.mktemp("triton-cache"))
-    yield
-    if saved is None:
-        os.environ.pop("MIRAGE_CACHE_DIR")
-    else:
-        os.environ["MIRAGE_CACHE_DIR"] = saved
 
 
 @pytest.mark.parametrize("name", ("e2_attention", "e2_attention_causal", "gqa"))

@@ -108,18 +108,6 @@ def test_bare_batch_norm_on_odd_sizes_with_offset_data():
     assert np.abs(v - (0.75 * 2.0 + 0.25 * var * 37 / 36)).max() < 1e-4
 
 
-@pytest.fixture(scope="session")
-def triton_cache(tmp_path_factory):
-    """A fresh compile cache for this session, so every kernel really compiles."""
-    import os
-
-    saved = os.environ.get("MIRAGE_CACHE_DIR")
-    os.environ["MIRAGE_CACHE_DIR"] = str(tmp_path_factory.mktemp("triton-cache"))
-    yield
-    if saved is None:
-        os.environ.pop("MIRAGE_CACHE_DIR")
-    else:
-        os.environ["MIRAGE_CACHE_DIR"] = saved
 
 
 @pytest.mark.parametrize("name", ["e3_batchnorm_relu", "e3_batchnorm_module"])
