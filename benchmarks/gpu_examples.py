@@ -10,7 +10,10 @@ modules import nothing but torch.  For every example, on the same inputs and
 in the same process: the plan (`GpuPlan`, one Python-side launch per kernel),
 the same plan replayed from a CUDA graph (`GpuPlan.capture`), the model in eager mode, the model
 under `torch.compile` (default mode) and, for the attention examples,
-`F.scaled_dot_product_attention` on the same Q, K, V.  Each is warmed up, then
+`F.scaled_dot_product_attention` on the same Q, K, V.  The plan is autotuned
+(each launch's tile variants timed on its first call, see
+`driver.autotune`) unless `--no-autotune`; the untuned plan (every launch's
+default variant) is timed too, as `mirage_default` and `mirage_default_graph`.  Each is warmed up, then
 timed call by call with CUDA events; the median is reported.  Writes
 `gpu_examples_<device>.json` (times, ratios, errors against eager, the device,
 torch and triton versions, the command) and a `.png` of the ratios.
@@ -62,7 +65,14 @@ def _relative_error(actual: Any, expected: Any) -> float:
     return float((actual - expected).abs().max() / max(1.0, float(expected.abs().max())))
 
 
-def bench_example(name: str, plans: Path, warmup: int, repeats: int) -> dict[str, Any]:
+def _variant_choices(plan: Any) -> dict[str, Any]:
+    """The variant each tuned launch runs: kernel name -> {kernel, grid, options}."""
+    steps = plan.artifact.steps
+    return {steps[i]["kernel"]: steps[i]["variants"][c] for i, c in plan.choices.items()}
+
+
+def bench_example(name: str, plans: Path, warmup: int, repeats: int,
+                  autotune: bool = True) -> dict[str, Any]:
     """Time one example every way; its entry in the results."""
     import torch
     import torch.nn.functional as F
@@ -78,14 +88,21 @@ def bench_example(name: str, plans: Path, warmup: int, repeats: int) -> dict[str
     entry: dict[str, Any] = {"example": name, "title": example.title,
                              "inputs": [list(t.shape) for t in inputs]}
     started = time.perf_counter()
-    plan = GpuPlan.load(plans / name)
+    plan = GpuPlan.load(plans / name, autotune=autotune)
     entry["plan_load_s"] = time.perf_counter() - started
+    default = GpuPlan.load(plans / name, autotune=False)
     entry["kernels"] = len(plan.kernels)
     entry["launches"] = sum(1 for s in plan.artifact.steps if s["op"] == "launch")
     with torch.no_grad():
         eager_out = model(*inputs)
         n_user = len(eager_out) if isinstance(eager_out, tuple) else 1
+        started = time.perf_counter()
         mirage_out = plan(*inputs)[-n_user]
+        torch.cuda.synchronize()
+        entry["first_call_s"] = time.perf_counter() - started  # includes any tuning
+        entry["autotuned"] = autotune
+        entry["timed_launches"] = plan.timed_launches
+        entry["variant_choices"] = _variant_choices(plan)
         entry["max_rel_error_vs_eager"] = _relative_error(mirage_out, _first(eager_out))
         times = {"mirage": median_ms(lambda: plan(*inputs), warmup, repeats),
                  "eager": median_ms(lambda: model(*inputs), warmup, repeats)}
@@ -94,6 +111,9 @@ def bench_example(name: str, plans: Path, warmup: int, repeats: int) -> dict[str
         entry["graph_rel_error_vs_eager"] = _relative_error(graphed(*inputs)[-n_user],
                                                             _first(eager_out))
         times["mirage_graph"] = median_ms(lambda: graphed(*inputs), warmup, repeats)
+        times["mirage_default"] = median_ms(lambda: default(*inputs), warmup, repeats)
+        default_graph = default.capture(*inputs)
+        times["mirage_default_graph"] = median_ms(lambda: default_graph(*inputs), warmup, repeats)
         started = time.perf_counter()
         try:
             compiled = torch.compile(model)
@@ -164,6 +184,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--tag", default="h100", help="suffix of the result files")
     parser.add_argument("--examples", nargs="*", default=list(EXAMPLE_NAMES))
+    parser.add_argument("--no-autotune", dest="autotune", action="store_false",
+                        help="run every launch's default variant")
     options = parser.parse_args(argv)
     if not torch.cuda.is_available():
         print("gpu_examples: CUDA is not available", file=sys.stderr)
@@ -175,13 +197,18 @@ def main(argv: list[str]) -> int:
         "command": "python -m mirage_mlir.benchmarks.gpu_examples " + " ".join(argv),
         "timing": f"median of {options.repeats} calls after {options.warmup} warm-up calls, "
                   "CUDA events around each call (host launch overhead included)",
+        "autotuned": options.autotune,
+        "autotune": "each launch's tile variants timed on the first call (do_bench, "
+                    "median), the fastest kept and cached; mirage_default* run every "
+                    "launch's default variant" if options.autotune else "off",
         "results": [], "failures": {},
     }
     options.out.mkdir(parents=True, exist_ok=True)
     path = options.out / f"gpu_examples_{options.tag}.json"
     for name in options.examples:
         try:
-            entry = bench_example(name, options.plans, options.warmup, options.repeats)
+            entry = bench_example(name, options.plans, options.warmup, options.repeats,
+                                  options.autotune)
         except Exception as error:  # record and go on to the next example
             document["failures"][name] = f"{type(error).__name__}: {str(error)[:500]}"
             print(f"{name}: FAILED {document['failures'][name]}", flush=True)

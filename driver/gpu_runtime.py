@@ -12,7 +12,10 @@ capability (`triton.compile`; the cubin lands in Triton's cache inside
 mirage's cache folder, keyed by the TTIR's content hash, so a second process
 compiles nothing), moves the weights to the GPU and allocates one byte
 buffer per plan slot.  A call binds the inputs, launches every kernel on the
-current CUDA stream and returns the outputs.  Slots that hold an output get
+current CUDA stream and returns the outputs.  A launch with `variants` is
+autotuned on its first run (`driver.autotune`: each variant timed on the real
+buffers, the fastest kept and its choice cached on disk); a later load reads
+the cached choice and times nothing.  Slots that hold an output get
 a fresh buffer per call, so a result stays valid after the next call; the
 other slots are reused across calls, as the plan's buffer reuse intends.
 
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from mirage_mlir.driver import autotune as tuning
 from mirage_mlir.lowering.artifact import PlanArtifact, read_plan
 
 __all__ = ["GpuPlan", "GpuRuntimeError", "compile_for_device"]
@@ -105,11 +109,14 @@ class GpuPlan:
 
     def __init__(self, artifact: PlanArtifact, device: Any = None,
                  options: dict[str, dict[str, Any]] | None = None,
-                 cache: Path | None = None) -> None:
+                 cache: Path | None = None, autotune: bool | None = None) -> None:
         """Compile the kernels, upload the constants and size the slots.
 
         `options` maps a kernel name to `triton.compile` options (num_warps,
-        num_stages); unnamed kernels take Triton's defaults.
+        num_stages); unnamed kernels take Triton's defaults, and a named
+        kernel's launch is not autotuned.  `autotune` (default:
+        `$MIRAGE_AUTOTUNE`, on) picks among a launch's variants; off, every
+        launch runs its default.
         """
         import torch
 
@@ -120,10 +127,25 @@ class GpuPlan:
         if self.device.index is None:
             self.device = torch.device("cuda", torch.cuda.current_device())
         options = options or {}
+        self._cache = cache or _cache_root()
+        launched = {s["kernel"] for s in artifact.steps if s["op"] == "launch"}
         self.kernels = {
-            name: compile_for_device(text, self.device, options.get(name), cache)
-            for name, text in artifact.kernels.items()
+            name: compile_for_device(artifact.kernels[name], self.device, options.get(name), cache)
+            for name in artifact.kernels if name in launched
         }
+        self._variant_kernels: dict[tuple[str, str], Any] = {}
+        #: launch step index -> (kernel, grid) it runs; the default unless tuned.
+        self._launch: dict[int, tuple[Any, tuple[int, ...]]] = {
+            i: (self.kernels[s["kernel"]], tuple(s["grid"]))
+            for i, s in enumerate(artifact.steps) if s["op"] == "launch"}
+        #: launch step index -> index of the variant it runs.
+        self.choices: dict[int, int] = {}
+        #: launch step index -> choice-cache key, for launches still to be timed.
+        self._untuned: dict[int, str] = {}
+        #: how many launches this object has timed (0 when every choice was cached).
+        self.timed_launches = 0
+        if tuning.autotune_enabled(autotune):
+            self._read_choices(options)
         self._dtypes = {s["value"]: _torch_dtype(s["dtype"]) for s in artifact.steps
                         if "dtype" in s}
         self.constants = {
@@ -136,9 +158,74 @@ class GpuPlan:
 
     @classmethod
     def load(cls, directory: str | os.PathLike, device: Any = None,
-             options: dict[str, dict[str, Any]] | None = None) -> "GpuPlan":
+             options: dict[str, dict[str, Any]] | None = None,
+             autotune: bool | None = None) -> "GpuPlan":
         """Read a plan directory written by `export_plan` and prepare it for `device`."""
-        return cls(read_plan(directory), device=device, options=options)
+        return cls(read_plan(directory), device=device, options=options, autotune=autotune)
+
+    def _value_specs(self) -> dict[str, tuple[list[int], str]]:
+        """Every plan value's shape and dtype name (a view has its source's dtype)."""
+        specs: dict[str, tuple[list[int], str]] = {}
+        for step in self.artifact.steps:
+            if "dtype" in step:
+                specs[step["value"]] = (step["shape"], step["dtype"])
+            elif step["op"] == "view":
+                specs[step["value"]] = (step["shape"], specs[step["source"]][1])
+        return specs
+
+    def _variant_kernel(self, variant: dict[str, Any]) -> Any:
+        """The compiled kernel of one variant (compiled on first use)."""
+        import json
+
+        key = (variant["kernel"], json.dumps(variant.get("options", {}), sort_keys=True))
+        if key not in self._variant_kernels:
+            self._variant_kernels[key] = compile_for_device(
+                self.artifact.kernels[variant["kernel"]], self.device,
+                variant.get("options"), self._cache)
+        return self._variant_kernels[key]
+
+    def _read_choices(self, pinned: dict[str, dict[str, Any]]) -> None:
+        """Take cached choices; note the launches that still need timing."""
+        import torch
+        import triton
+
+        specs = self._value_specs()
+        device = torch.cuda.get_device_name(self.device)
+        for index, step in enumerate(self.artifact.steps):
+            variants = step.get("variants", []) if step["op"] == "launch" else []
+            if len(variants) < 2 or step["kernel"] in pinned:
+                continue
+            key = tuning.choice_key(
+                [(self.artifact.kernels[v["kernel"]], v.get("options", {}), v["grid"])
+                 for v in variants],
+                [specs[name] for name in step["args"]], device, triton.__version__)
+            choice = tuning.read_choice(self._cache, key, len(variants))
+            if choice is None:
+                self._untuned[index] = key
+            else:
+                self._choose(index, choice)
+
+    def _choose(self, index: int, choice: int) -> None:
+        variant = self.artifact.steps[index]["variants"][choice]
+        if choice:  # variant 0 is the launch's own kernel, already compiled
+            self._launch[index] = (self._variant_kernel(variant), tuple(variant["grid"]))
+        self.choices[index] = choice
+
+    def _tune(self, index: int, args: list[Any]) -> None:
+        """Time every variant of launch `index` on `args`, keep and cache the fastest."""
+        step = self.artifact.steps[index]
+        launchers = []
+        for variant in step["variants"]:
+            kernel, grid = self._variant_kernel(variant), tuple(variant["grid"])
+            launchers.append(lambda kernel=kernel, grid=grid: kernel[grid](*args))
+        times = tuning.time_variants(launchers)
+        choice = min(range(len(times)), key=times.__getitem__)
+        if times[choice] == float("inf"):
+            raise GpuRuntimeError(f"launch of {step['kernel']}: no variant fits this GPU")
+        tuning.write_choice(self._cache, self._untuned.pop(index), choice, times,
+                            {"kernel": step["kernel"], "variants": step["variants"]})
+        self._choose(index, choice)
+        self.timed_launches += 1
 
     def _size_slots(self) -> dict[int, _Slot]:
         returned: set[str] = set()
@@ -207,7 +294,7 @@ class GpuPlan:
             if slot.holds_output:
                 buffers[index] = torch.empty(slot.nbytes, dtype=torch.uint8, device=self.device)
         owned: set[str] = set()
-        for step in self.artifact.steps:
+        for index, step in enumerate(self.artifact.steps):
             op = step["op"]
             if op == "alloc":
                 values[step["value"]] = self._slot_view(buffers[step["slot"]], step)
@@ -217,8 +304,11 @@ class GpuPlan:
                 if step["source"] in owned:
                     owned.add(step["value"])
             elif op == "launch":
-                self.kernels[step["kernel"]][tuple(step["grid"])](
-                    *[values[name] for name in step["args"]])
+                args = [values[name] for name in step["args"]]
+                if index in self._untuned:
+                    self._tune(index, args)
+                kernel, grid = self._launch[index]
+                kernel[grid](*args)
             elif op == "return":
                 # Inputs and weights are not the plan's to hand out: copy them.
                 return [values[name] if name in owned else values[name].clone()

@@ -22,6 +22,17 @@ The directory holds `plan.json`, one `<kernel>.ttir` per kernel and one
    {"op": "return", "values": ["v3"]}]}
 ```
 
+A launch may also list `variants` (written when `export_plan` is given them,
+see `lowering.tile_variants`): other kernels computing the same outputs,
+each with its grid and `triton.compile` options, the launch's own kernel
+and grid first.  A runtime that ignores them runs the first.
+
+```json
+   {"op": "launch", "kernel": "k0", "grid": [2, 1, 1], "args": ["v0", "v2"],
+    "variants": [{"kernel": "k0", "grid": [2, 1, 1], "options": {"num_warps": 4}},
+                 {"kernel": "k0.t1", "grid": [4, 1, 1], "options": {"num_warps": 8}}]}
+```
+
 Steps are the host function's ops in order.  `alloc` names a slot: every
 alloc of one slot shares that slot's bytes (the plan's buffer reuse), so a
 runtime keeps one byte buffer per slot.  `launch` args are the kernel's
@@ -43,6 +54,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from mirage_mlir.lowering.program import LoweredProgram
+    from mirage_mlir.lowering.tile_variants import LaunchVariant
 
 __all__ = ["ARTIFACT_FORMAT", "PlanArtifact", "PlanFormatError", "export_plan", "read_plan",
            "write_plan"]
@@ -109,8 +121,14 @@ def _element_dtype(tensor_type: Any) -> str:
     raise PlanFormatError(f"no artifact dtype for element type {element}")
 
 
-def export_plan(lowered: "LoweredProgram", directory: str | Path) -> Path:
-    """Write `lowered`'s launch plan, kernels and constants into `directory`; return it."""
+def export_plan(lowered: "LoweredProgram", directory: str | Path,
+                variants: "list[list[LaunchVariant]] | None" = None) -> Path:
+    """Write `lowered`'s launch plan, kernels and constants into `directory`; return it.
+
+    `variants` (from `tile_variants.lower_variants`) gives, per launch in plan
+    order, the kernels an autotuner may pick from; the first must be the
+    launch's own kernel and grid.
+    """
     import numpy as np
     from xdsl.dialects.builtin import TensorType
 
@@ -157,8 +175,11 @@ def export_plan(lowered: "LoweredProgram", directory: str | Path) -> Path:
             steps.append({"op": "return", "values": [name_of(v) for v in op.operands]})
         else:
             raise PlanFormatError(f"@{lowered.function}: '{op.name}' has no artifact step")
+    texts = dict(lowered.kernels)
+    if variants is not None:
+        _add_variants(steps, texts, variants)
     kernels = {}
-    for name, ttir in lowered.kernels:
+    for name, ttir in texts.items():
         (folder / f"{name}.ttir").write_text(ttir)
         kernels[name] = {"file": f"{name}.ttir",
                          "sha256": hashlib.sha256(ttir.encode()).hexdigest()}
@@ -166,6 +187,32 @@ def export_plan(lowered: "LoweredProgram", directory: str | Path) -> Path:
                 "kernels": kernels, "steps": steps}
     (folder / "plan.json").write_text(json.dumps(document, indent=1))
     return folder
+
+
+def _add_variants(steps: list[dict[str, Any]], texts: dict[str, str],
+                  variants: "list[list[LaunchVariant]]") -> None:
+    """Give each launch step its `variants`, adding their kernels to `texts`."""
+    launches = [s for s in steps if s["op"] == "launch"]
+    if len(launches) != len(variants):
+        raise PlanFormatError(f"{len(variants)} variant lists for {len(launches)} launches")
+    by_text = {text: name for name, text in texts.items()}
+    for step, options in zip(launches, variants):
+        first = options[0] if options else None
+        if first is None or texts[step["kernel"]] != first.ttir or \
+                list(first.grid) != step["grid"]:
+            raise PlanFormatError(f"launch of {step['kernel']}: the first variant is not the "
+                                  "launch's own kernel and grid")
+        entries = []
+        added = 0
+        for variant in options:
+            name = by_text.get(variant.ttir)
+            if name is None:  # a kernel no launch runs by default: `<kernel>.t<n>`
+                added += 1
+                name = by_text[variant.ttir] = f"{step['kernel']}.t{added}"
+                texts[name] = variant.ttir
+            entries.append({"kernel": name, "grid": list(variant.grid),
+                            "options": {"num_warps": variant.num_warps}})
+        step["variants"] = entries
 
 
 def read_plan(directory: str | Path) -> PlanArtifact:
@@ -197,8 +244,10 @@ def read_plan(directory: str | Path) -> PlanArtifact:
         for name in used:
             if name not in defined:
                 raise PlanFormatError(f"{where}: value {name!r} is used before it is defined")
-        if step["op"] == "launch" and step["kernel"] not in kernels:
-            raise PlanFormatError(f"{where}: unknown kernel {step['kernel']!r}")
+        if step["op"] == "launch":
+            for kernel in [step["kernel"], *(v.get("kernel") for v in step.get("variants", []))]:
+                if kernel not in kernels:
+                    raise PlanFormatError(f"{where}: unknown kernel {kernel!r}")
         if step["op"] == "const":
             constants[step["value"]] = np.load(folder / step["file"])
         if "value" in step:

@@ -56,6 +56,8 @@ from mirage_mlir.lowering.template_matmul import MATMUL_OPS, MatmulTiles, build_
 from mirage_mlir.lowering.template_elementwise import build_elementwise_kernel
 from mirage_mlir.lowering.template_row_reduction import build_row_reduction_kernel
 from mirage_mlir.lowering.template_column_reduction import build_column_reduction_kernel
+from mirage_mlir.lowering.template_attention import BLOCK_M as ATTENTION_BLOCK_M
+from mirage_mlir.lowering.template_attention import BLOCK_N as ATTENTION_BLOCK_N
 from mirage_mlir.lowering.template_attention import build_attention_kernel
 
 TARGET_TILES: dict[int, MatmulTiles] = {
@@ -148,7 +150,8 @@ def located(error: LoweringError) -> MlirVerifyError:
 class ConvertMirageToTriton(ModulePass):
     """Lower mirage kernels and compute ops to `tt.func` kernels and a launch plan.
 
-    Tile sizes of 0 take the target table's value for `arch`.
+    Tile sizes of 0 take the target table's value for `arch`; attention tile
+    sizes of 0 take the attention template's defaults.
     `input_precision` is how `tt.dot` treats f32 inputs (`tf32` as `tl.dot`
     does, or `ieee` for exact products).  `allow_unsupported` leaves ops no
     template lowers in the host function instead of failing.
@@ -160,6 +163,8 @@ class ConvertMirageToTriton(ModulePass):
     block_n: int = 0
     block_k: int = 0
     block_elementwise: int = 1024
+    attention_block_m: int = 0
+    attention_block_n: int = 0
     arch: int = 90
     input_precision: str = "tf32"
     allow_unsupported: bool = False
@@ -196,7 +201,11 @@ class ConvertMirageToTriton(ModulePass):
         if group.template == "column_reduction":
             return build_column_reduction_kernel(name, group)
         if group.template == "attention":
-            return build_attention_kernel(name, group, self.input_precision)
+            return build_attention_kernel(
+                name, group, self.input_precision,
+                self.attention_block_m or ATTENTION_BLOCK_M,
+                self.attention_block_n or ATTENTION_BLOCK_N,
+            )
         return build_elementwise_kernel(name, group, self.block_elementwise)
 
     def _lower_function(self, function: func.FuncOp) -> list[Operation]:

@@ -122,9 +122,14 @@ def _per_row(values: SSAValue, n: int) -> SSAValue:
 
 
 def build_attention_kernel(
-    name: str, group: KernelGroup, input_precision: str = "tf32"
+    name: str, group: KernelGroup, input_precision: str = "tf32",
+    block_m: int = BLOCK_M, block_n: int = BLOCK_N,
 ) -> tuple[tt.FuncOp, tuple[int, ...]]:
-    """The flash-attention kernel of `group` and its launch grid."""
+    """The flash-attention kernel of `group` and its launch grid.
+
+    `block_m` (query rows per program) and `block_n` (keys per loop step) are
+    upper bounds; short sequences get smaller powers of two.
+    """
     op = _attention_op(group)
     buffers = set(group.inputs)
     (q_buf, q), (k_buf, k), (v_buf, v) = (
@@ -137,7 +142,7 @@ def build_attention_kernel(
     if k.shape[:3] != (batch, hkv, skv) or k.shape[3] != d or hq % hkv:
         raise LoweringError("mirage.attention operand shapes do not fit (q, k, v)", op)
     group_size = hq // hkv
-    bm, bn = _tile(sq, BLOCK_M), _tile(skv, BLOCK_N)
+    bm, bn = _tile(sq, block_m), _tile(skv, block_n)
     bd, bdv = _tile(d, 1 << 30), _tile(dv, 1 << 30)
     element = op.result.type.get_element_type()
     scale = float(op.scale.value.data)

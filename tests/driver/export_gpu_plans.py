@@ -3,7 +3,8 @@
     .venv/bin/python -m mirage_mlir.tests.driver.export_gpu_plans [DIRECTORY]
 
 Each example is optimised and lowered here (torch-mlir, xDSL, egglog), then
-written with `export_plan` to DIRECTORY/<example>/ (default build/gpu_plans,
+written with `export_plan` (with every launch's tile variants, for the
+runtime's autotuning) to DIRECTORY/<example>/ (default build/gpu_plans,
 an ignored folder a GPU run carries).  Beside each plan, `example.json`
 records checksums of the example's weights and seed-0 inputs, so the GPU side
 can tell that the torch it rebuilds the model with draws the same numbers.
@@ -32,16 +33,24 @@ def tensor_checksums(model, inputs) -> dict[str, float]:
     return {"weights": weights, "inputs": data}
 
 
-def export_example(name: str, directory: Path) -> Path:
-    """Optimise, lower and export example `name` into directory/name; return that folder."""
+def export_example(name: str, directory: Path, variants: bool = True) -> Path:
+    """Optimise, lower and export example `name` into directory/name; return that folder.
+
+    With `variants`, every launch carries its tile variants for autotuning.
+    """
     import mirage_mlir
     from mirage_mlir.examples import load_example
     from mirage_mlir.lowering.artifact import export_plan
     from mirage_mlir.lowering.program import lower_module
+    from mirage_mlir.lowering.tile_variants import lower_variants
 
     example = load_example(name)
     optimised = mirage_mlir.optimize(example.mlir_path.read_text()).mlir
-    folder = export_plan(lower_module(optimised), directory / name)
+    if variants:
+        lowered, launch_variants = lower_variants(optimised)
+        folder = export_plan(lowered, directory / name, launch_variants)
+    else:
+        folder = export_plan(lower_module(optimised), directory / name)
     checksums = tensor_checksums(example.make_model(), example.make_inputs(0))
     (folder / "example.json").write_text(json.dumps({"example": name, **checksums}, indent=1))
     return folder

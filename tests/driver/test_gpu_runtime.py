@@ -63,7 +63,8 @@ def test_export_writes_the_launch_sequence(tmp_path):
     assert kinds[:4] == ["input"] * 4 and kinds[-1] == "return"
     launches = [s for s in document["steps"] if s["op"] == "launch"]
     assert len(launches) == 3
-    assert sorted(document["kernels"]) == sorted(s["kernel"] for s in launches)
+    variants = {v["kernel"] for s in launches for v in s["variants"]}
+    assert sorted(document["kernels"]) == sorted(variants | {s["kernel"] for s in launches})
     for step in launches:
         assert len(step["grid"]) == 3 and all(g >= 1 for g in step["grid"])
         assert (folder / document["kernels"][step["kernel"]]["file"]).read_text().count(
@@ -312,3 +313,128 @@ def test_captured_graph_replays_the_plan(tmp_path):
         assert torch.allclose(replayed, expected, rtol=1e-5, atol=1e-5)
     with pytest.raises(GpuRuntimeError, match="recorded for"):
         replay(x[:, :64])
+
+
+# --- tile variants and their autotuning ---------------------------------------------
+
+
+@needs_compiler
+def test_variants_round_trip_with_the_default_first(tmp_path):
+    """E1's launches list distinct variants, default first; write_plan keeps them all."""
+    from mirage_mlir.lowering.artifact import read_plan, write_plan
+
+    artifact = read_plan(_export("e1_matrix_chain", tmp_path / "a"))
+    launches = [s for s in artifact.steps if s["op"] == "launch"]
+    for step in launches:
+        first, *others = step["variants"]
+        assert first == {"kernel": step["kernel"], "grid": step["grid"],
+                         "options": {"num_warps": 4}}
+        pairs = [(artifact.kernels[v["kernel"]], v["options"]["num_warps"])
+                 for v in step["variants"]]
+        assert len(set(pairs)) == len(pairs), "a variant is listed twice"
+        assert {w for _, w in pairs} == {4, 8}
+    # The 100x100 output of the last product has room for several matmul tiles.
+    last = launches[-1]["variants"]
+    assert len({v["kernel"] for v in last}) >= 3
+    assert len({tuple(v["grid"]) for v in last}) >= 2
+    again = read_plan(write_plan(artifact, tmp_path / "b"))
+    assert again.steps == artifact.steps and again.kernels == artifact.kernels
+
+
+@needs_compiler
+def test_every_variant_compiles_for_sm90(tmp_path, monkeypatch):
+    """Each variant of E1 and E2 goes through Triton to a cubin for the H100."""
+    from mirage_mlir.lowering.artifact import read_plan
+    from mirage_mlir.lowering.staging import TritonOptions, compile_ttir
+
+    monkeypatch.setenv("MIRAGE_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("e1_matrix_chain", "e2_attention"):
+        artifact = read_plan(_export(name, tmp_path / name))
+        variants = [v for s in artifact.steps if s["op"] == "launch" for v in s["variants"]]
+        assert len(variants) >= 4
+        for variant in variants:
+            compiled = compile_ttir(artifact.kernels[variant["kernel"]],
+                                    TritonOptions(num_warps=variant["options"]["num_warps"]))
+            assert compiled.cubin[:4] == b"\x7fELF"
+            assert f".reqntid {32 * variant['options']['num_warps']}" in compiled.ptx
+
+
+def test_choice_key_covers_kernels_shapes_device_and_triton():
+    """Changing any part of a launch's tuning problem changes its cache key."""
+    from mirage_mlir.driver.autotune import choice_key
+
+    variants = [("module { a }", {"num_warps": 4}, [1, 1, 1]),
+                ("module { b }", {"num_warps": 8}, [2, 1, 1])]
+    arguments = [([64, 64], "float32"), ([64, 64], "float32")]
+    key = choice_key(variants, arguments, "NVIDIA H100", "3.6.0")
+    assert len(key) == 64 and key == choice_key(variants, arguments, "NVIDIA H100", "3.6.0")
+    changed = [
+        choice_key(variants[:1], arguments, "NVIDIA H100", "3.6.0"),
+        choice_key([variants[0], ("module { c }", {"num_warps": 8}, [2, 1, 1])], arguments,
+                   "NVIDIA H100", "3.6.0"),
+        choice_key([variants[0], ("module { b }", {"num_warps": 4}, [2, 1, 1])], arguments,
+                   "NVIDIA H100", "3.6.0"),
+        choice_key(variants, [([64, 32], "float32")] * 2, "NVIDIA H100", "3.6.0"),
+        choice_key(variants, [([64, 64], "bfloat16")] * 2, "NVIDIA H100", "3.6.0"),
+        choice_key(variants, arguments, "NVIDIA A100", "3.6.0"),
+        choice_key(variants, arguments, "NVIDIA H100", "3.5.0"),
+    ]
+    assert len({key, *changed}) == len(changed) + 1
+
+
+def test_choice_cache_reads_what_it_wrote(tmp_path, monkeypatch):
+    """A written choice reads back; a missing, stale or out-of-range one reads as None."""
+    from mirage_mlir.driver.autotune import autotune_enabled, read_choice, write_choice
+
+    path = write_choice(tmp_path, "k1", 2, [0.5, 0.4, 0.1], {"kernel": "main_matmul_0"})
+    assert path == tmp_path / "autotune" / "k1.json"
+    document = json.loads(path.read_text())
+    assert document == {"format": 1, "choice": 2, "times_ms": [0.5, 0.4, 0.1],
+                        "kernel": "main_matmul_0"}
+    assert read_choice(tmp_path, "k1", 3) == 2
+    assert read_choice(tmp_path, "k1", 2) is None  # the plan has fewer variants now
+    assert read_choice(tmp_path, "k2", 3) is None
+    path.write_text(json.dumps({**document, "format": 0}))
+    assert read_choice(tmp_path, "k1", 3) is None
+    path.write_text("{not json")
+    assert read_choice(tmp_path, "k1", 3) is None
+    monkeypatch.delenv("MIRAGE_AUTOTUNE", raising=False)
+    assert autotune_enabled() is True
+    monkeypatch.setenv("MIRAGE_AUTOTUNE", "0")
+    assert autotune_enabled() is False and autotune_enabled(True) is True
+
+
+@cuda
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_autotuned_plan_matches_eager_and_caches_its_choice(name, tmp_path):
+    """Autotuning times every multi-variant launch once; a second load only reads the cache."""
+    from mirage_mlir.driver.gpu_runtime import GpuPlan
+    from mirage_mlir.examples import load_example
+    from mirage_mlir.lowering.artifact import read_plan
+
+    artifact = read_plan(_plan_dir(name, tmp_path))
+    tunable = [i for i, s in enumerate(artifact.steps)
+               if s["op"] == "launch" and len(s.get("variants", [])) > 1]
+    assert tunable, f"{name} has no launch with variants"
+    example = load_example(name)
+    model, inputs = example.make_model().cuda(), [t.cuda() for t in example.make_inputs(0)]
+    with torch.no_grad():
+        eager = model(*inputs)
+    eager = list(eager) if isinstance(eager, tuple) else [eager]
+    cache = tmp_path / "cache"
+    first = GpuPlan(artifact, cache=cache, autotune=True)
+    assert first.timed_launches == 0
+    outputs = first(*inputs)
+    assert first.timed_launches == len(tunable) and sorted(first.choices) == tunable
+    assert len(list((cache / "autotune").glob("*.json"))) == len(tunable)
+    for produced, expected in zip(outputs[len(outputs) - len(eager):], eager):
+        assert _relative_error(produced, expected) <= 1e-2
+    second = GpuPlan(artifact, cache=cache, autotune=True)
+    assert second.choices == first.choices
+    again = second(*inputs)
+    assert second.timed_launches == 0
+    for a, b in zip(again, outputs):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
+    untuned = GpuPlan(artifact, cache=tmp_path / "other", autotune=False)
+    untuned(*inputs)
+    assert untuned.timed_launches == 0 and untuned.choices == {}
