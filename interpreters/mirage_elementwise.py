@@ -33,6 +33,7 @@ from xdsl.interpreter import (
 )
 from xdsl.ir import Attribute
 
+from mirage_mlir.dialects import tensor as fixed_tensor
 from mirage_mlir.interpreters import mirage_numpy as ref
 from mirage_mlir.interpreters.mirage import numpy_dtype
 
@@ -303,6 +304,20 @@ class TensorArithFunctions(InterpreterFunctions):
 
     @impl(tensor.ExpandShapeOp)
     def run_expand_shape(
+        self, interpreter: Interpreter, op: tensor.ExpandShapeOp, args: PythonValues
+    ):
+        return (self._reshape(interpreter, args[0], op.result.type),)
+
+    # The project's tensor dialect (dialects/tensor.py) subclasses the two reshapes, and the
+    # interpreter dispatches on the exact op class: parsed modules hold the subclasses.
+    @impl(fixed_tensor.CollapseShapeOp)
+    def run_fixed_collapse_shape(
+        self, interpreter: Interpreter, op: tensor.CollapseShapeOp, args: PythonValues
+    ):
+        return (self._reshape(interpreter, args[0], op.result.type),)
+
+    @impl(fixed_tensor.ExpandShapeOp)
+    def run_fixed_expand_shape(
         self, interpreter: Interpreter, op: tensor.ExpandShapeOp, args: PythonValues
     ):
         return (self._reshape(interpreter, args[0], op.result.type),)

@@ -28,6 +28,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import SSAValue
 
 from mirage_mlir.dialects import linalg, mirage
+from mirage_mlir.dialects import tensor as fixed_tensor
 from mirage_mlir.passes.emit.emit_elementwise import is_float_value
 from mirage_mlir.passes.emit.structured import (
     EmitError,
@@ -138,7 +139,7 @@ def _reassociation(groups: Sequence[Sequence[int]]) -> ArrayAttr:
 def _collapse(x: SSAValue, groups: Sequence[Sequence[int]], dtype: str) -> SSAValue:
     shape = _shape(x)
     out = [numel([shape[a] for a in g]) for g in groups]
-    op = tensor.CollapseShapeOp.build(
+    op = fixed_tensor.CollapseShapeOp.build(
         operands=[x],
         result_types=[tensor_type(out, dtype)],
         properties={"reassociation": _reassociation(groups)},
@@ -147,7 +148,7 @@ def _collapse(x: SSAValue, groups: Sequence[Sequence[int]], dtype: str) -> SSAVa
 
 
 def _expand(x: SSAValue, groups: Sequence[Sequence[int]], shape: Sequence[int], dtype: str) -> SSAValue:
-    return tensor.ExpandShapeOp(
+    return fixed_tensor.ExpandShapeOp(
         x, [], _reassociation(groups), list(shape), tensor_type(shape, dtype)
     ).result
 
