@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mirage-installed
 
-.PHONY: demo test pytest lit bench install clean
+.PHONY: demo test pytest lit bench install clean fuzz
 
 install: $(STAMP)
 
@@ -34,3 +34,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Differential fuzzing: `make fuzz N=2000 SEED=1`; failing cases are saved, shrunk, under tests/regressions/.
+N ?= 500
+SEED ?= 0
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz MIRAGE_FUZZ_EXAMPLES=$(N) MIRAGE_FUZZ_SAVE=1 \
+	  $(PY) -m pytest -q -p no:cacheprovider --hypothesis-seed=$(SEED) tests/fuzz

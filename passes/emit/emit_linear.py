@@ -161,10 +161,13 @@ def emit_reshape(node: Node, operands: Sequence[SSAValue]) -> SSAValue:
         return x
     groups = reshape_groups(src, dst)
     if groups is None:
-        # Rank 0 or a zero-size axis: go through a 1-D (or 0-D) tensor.
-        flat = _collapse(x, [list(range(len(src)))] if src else [], node.dtype)
+        # A 0-d tensor and all-unit axes reshape into each other with an empty reassociation.
+        if not src:
+            return _expand(x, [], dst, node.dtype)
         if not dst:
-            return _collapse(flat, [], node.dtype)
+            return _collapse(x, [], node.dtype)
+        # A zero-size axis: go through a 1-D tensor.
+        flat = _collapse(x, [list(range(len(src)))], node.dtype)
         return _expand(flat, [list(range(len(dst)))], dst, node.dtype)
     groups_src, groups_dst = groups
     middle = x
