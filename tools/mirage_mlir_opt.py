@@ -133,6 +133,20 @@ class MirageOptMain(xDSLOptMain):
 
     def register_all_arguments(self, arg_parser: argparse.ArgumentParser):
         super().register_all_arguments(arg_parser)
+        arg_parser.add_argument(
+            "--emit",
+            choices=("mlir", "ttir", "ttgir", "ptx"),
+            default="mlir",
+            help="print the result as MLIR (default) or print its Triton kernels at a stage: "
+            "ttir, ttgir or ptx (needs convert-mirage-to-triton in the pipeline)",
+        )
+        arg_parser.add_argument(
+            "--arch",
+            type=int,
+            choices=(80, 90),
+            default=90,
+            help="compute capability for --emit=ttgir|ptx: 90 (sm_90, default) or 80",
+        )
         for action in arg_parser._actions:
             if action.dest == "input_file":
                 action.help = "path to the input file, or - for stdin (the default)"
@@ -234,6 +248,19 @@ class MirageOptMain(xDSLOptMain):
                 f"Python traceback in {trace_file}",
             ],
         ) from None
+
+    def output_resulting_program(self, prog: ModuleOp) -> str:
+        if self.args.emit == "mlir":
+            return super().output_resulting_program(prog)
+        from mirage_mlir.lowering.stages import NoKernelsError, emit_stage
+        from mirage_mlir.lowering.staging import TritonCompileError
+
+        try:
+            return emit_stage(prog, self.args.emit, self.args.arch)
+        except NoKernelsError as error:
+            raise ToolError(str(error)) from None
+        except TritonCompileError as error:
+            raise ToolError(f"triton.compile failed: {_one_line(error)}") from None
 
     # -- running --------------------------------------------------------------
 
