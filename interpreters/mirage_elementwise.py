@@ -184,6 +184,19 @@ class TensorArithFunctions(InterpreterFunctions):
     def run_muli(self, interpreter: Interpreter, op: arith.MuliOp, args: PythonValues):
         return self._binary(op, args, np.multiply)
 
+    # Bitwise ops: on i1 they are the logic of masks (causal masks combine comparisons).
+    @impl(arith.AndIOp)
+    def run_andi(self, interpreter: Interpreter, op: arith.AndIOp, args: PythonValues):
+        return self._binary(op, args, np.bitwise_and)
+
+    @impl(arith.OrIOp)
+    def run_ori(self, interpreter: Interpreter, op: arith.OrIOp, args: PythonValues):
+        return self._binary(op, args, np.bitwise_or)
+
+    @impl(arith.XOrIOp)
+    def run_xori(self, interpreter: Interpreter, op: arith.XOrIOp, args: PythonValues):
+        return self._binary(op, args, np.bitwise_xor)
+
     @impl(arith.NegfOp)
     def run_negf(self, interpreter: Interpreter, op: arith.NegfOp, args: PythonValues):
         return (cast_to(np.negative(args[0]), op.result.type),)

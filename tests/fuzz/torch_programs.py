@@ -204,6 +204,8 @@ def _forward(recipe: dict[str, Any], args, torch, F):
         dim, keep, op = recipe["dim"], recipe["keepdim"], recipe["op"]
         if op == "max_values":
             r = x.max(dim=dim, keepdim=keep).values
+        elif op == "max":
+            r = torch.max(x, dim=dim, keepdim=keep).values  # (values, indices) with a dim
         else:
             r = getattr(torch, op)(x, dim=dim, keepdim=keep)
         return x - r if recipe["subtract"] and keep else r
