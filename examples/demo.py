@@ -211,7 +211,8 @@ def format_table(rows: list[DemoRow]) -> str:
         "  * = a single call (too slow to repeat).  speedup = eager / compiled.",
         f"check: largest |compiled - eager| on fresh inputs (relative for E8), at most "
         f"{TOLERANCE:g}.",
-        "GPU: not measured (the compiled module runs on the CPU runtime).",
+        "GPU: the demo compiles with torch-mlir, which GPU machines here lack; GPU times",
+        "  against eager and torch.compile come from benchmarks/gpu_examples.py (README).",
     ]
     return "\n".join(lines)
 
