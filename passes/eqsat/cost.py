@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from mirage_mlir.passes.eqsat.graph import Graph, TensorType, parse_spec, index_sizes
 from mirage_mlir.passes.eqsat.graph_nn import STRUCTURED_KINDS, structured_flops
@@ -199,6 +199,12 @@ def kernel_cost(target: Target, work: KernelWork) -> float | int:
     return max(compute, memory) + target.launch
 
 
+def combined_engine(engines: Iterable[str]) -> str:
+    """The engine of one kernel doing work on `engines`: loop_nest over matrix over vector."""
+    found = set(engines)
+    return next((e for e in ("loop_nest", "matrix") if e in found), "vector")
+
+
 def fused_work(parts: Sequence[KernelWork], intermediate_bytes: int) -> KernelWork:
     """One kernel doing the work of `parts`, whose intermediates stay on chip.
 
@@ -213,8 +219,7 @@ def fused_work(parts: Sequence[KernelWork], intermediate_bytes: int) -> KernelWo
         raise ValueError(
             "a fused kernel cannot keep more bytes on chip than its ops move"
         )
-    engines = {p.engine for p in parts}
-    engine = next((e for e in ("loop_nest", "matrix") if e in engines), "vector")
+    engine = combined_engine(p.engine for p in parts)
     dtype = next((p.dtype for p in parts if p.is_kernel), "f32")
     return KernelWork(flops, read, written, engine, dtype)
 

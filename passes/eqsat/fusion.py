@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from mirage_mlir.passes.eqsat.cost import (
     GraphCost,
     KernelWork,
+    combined_engine,
     Target,
     get_target,
     kernel_cost,
@@ -97,16 +98,16 @@ def _splat(node: Node) -> bool:
 
 def kernel_work(kernel: Kernel) -> KernelWork:
     """FLOPs of all the kernel's nodes, the bytes it reads and writes, and its engine."""
-    flops, engine, dtype = 0, "vector", None
-    for node in kernel.nodes:
-        work = node_work(node.kind, node.attrs, [o.type for o in node.operands], node.type)
-        flops += work.flops
-        if work.engine == "loop_nest":
-            engine, dtype = "loop_nest", work.dtype
-        elif work.engine == "matrix" and engine not in ("matrix", "loop_nest"):
-            engine, dtype = "matrix", work.dtype
-        elif work.is_kernel and dtype is None:
-            dtype = work.dtype
+    works = [
+        node_work(node.kind, node.attrs, [o.type for o in node.operands], node.type)
+        for node in kernel.nodes
+    ]
+    flops = sum(w.flops for w in works)
+    engine = combined_engine(w.engine for w in works)
+    # The dtype of the work that sets the engine (the matmul's in a matmul kernel).
+    dtype = next((w.dtype for w in works if w.engine == engine), None) or next(
+        (w.dtype for w in works if w.is_kernel), None
+    )
     read: dict[int, int] = {}
     for node in kernel.inputs:
         source = _storage(node)
