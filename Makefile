@@ -35,9 +35,11 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build *.egg-info
 
-# Differential fuzzing: `make fuzz N=2000 SEED=1`; failing cases are saved, shrunk, under tests/regressions/.
+# Differential fuzzing: `make fuzz N=2000 SEED=1` draws N random programs in all, spread evenly over
+# the fuzzers in tests/fuzz/; failing cases are saved, shrunk, under tests/regressions/.
 N ?= 500
 SEED ?= 0
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz MIRAGE_FUZZ_EXAMPLES=$(N) MIRAGE_FUZZ_SAVE=1 \
-	  $(PY) -m pytest -q -p no:cacheprovider --hypothesis-seed=$(SEED) tests/fuzz
+	HYPOTHESIS_PROFILE=fuzz MIRAGE_FUZZ_PROGRAMS=$(N) MIRAGE_FUZZ_SAVE=1 \
+	  $(PY) -m pytest -q -p no:cacheprovider --hypothesis-seed=$(SEED) \
+	  --hypothesis-show-statistics tests/fuzz

@@ -46,6 +46,7 @@ from egglog import (
     function,
     relation,
     set_,
+    union,
 )
 
 from mirage_mlir.passes.eqsat.graph_nn import STRUCTURED_KINDS
@@ -298,8 +299,14 @@ class Encoding:
     leaves: dict[tuple[str, str], TensorType] = field(default_factory=dict)
 
 
-def encode(graph: Graph, egraph: EGraph | None = None) -> Encoding:
-    """Insert `graph` into an e-graph (a new one by default); shared nodes stay shared."""
+def encode(
+    graph: Graph, egraph: EGraph | None = None, seed_contractions: bool = True
+) -> Encoding:
+    """Insert `graph` into an e-graph (a new one by default); shared nodes stay shared.
+
+    seed_contractions: also put greedy binary contraction orders beside every einsum of three
+    or more operands (contraction_seed); off where a test must see what the rules alone prove.
+    """
     egraph = egraph or EGraph()
     leaves: dict[tuple[str, str], TensorType] = {}
     terms: dict[int, Tensor] = {}
@@ -308,6 +315,8 @@ def encode(graph: Graph, egraph: EGraph | None = None) -> Encoding:
         terms[id(node)] = _encode_node(
             node, [terms[id(o)] for o in node.operands], leaves, facts
         )
+        if seed_contractions and node.kind == "contract" and len(node.operands) > 2:
+            _seed_contraction_order(node, terms, leaves, facts)
     from mirage_mlir.passes.eqsat.language_nn import shape_facts
 
     facts.extend(shape_facts(graph, terms))
@@ -315,6 +324,19 @@ def encode(graph: Graph, egraph: EGraph | None = None) -> Encoding:
     facts.extend(is_output(term, i) for i, term in enumerate(outputs))
     egraph.register(*facts)
     return Encoding(egraph, outputs, leaves)
+
+
+def _seed_contraction_order(node: Node, terms: dict, leaves: dict, facts: list) -> None:
+    """Put greedy binary trees in the e-class of the n-ary einsum `node` (contraction_seed)."""
+    from mirage_mlir.passes.eqsat.contraction_seed import greedy_trees
+
+    for tree in greedy_trees(node):
+        for part in Graph.of(tree).nodes():
+            if id(part) not in terms:
+                terms[id(part)] = _encode_node(
+                    part, [terms[id(o)] for o in part.operands], leaves, facts
+                )
+        facts.append(union(terms[id(node)]).with_(terms[id(tree)]))
 
 
 def _record_leaf(leaves: dict, kind: str, name: str, ty: TensorType) -> None:

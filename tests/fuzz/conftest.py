@@ -1,5 +1,9 @@
-"""Writes the reproducer of each failing fuzz test under tests/regressions/ (MIRAGE_FUZZ_SAVE=1)."""
+"""Fuzz-run plumbing: the number of programs per fuzzer, and saving failing cases.
 
+Writes the reproducer of each failing fuzz test under tests/regressions/ (MIRAGE_FUZZ_SAVE=1).
+"""
+
+import math
 import os
 
 import pytest
@@ -17,3 +21,23 @@ def pytest_runtest_makereport(item, call):
         if os.environ.get("MIRAGE_FUZZ_SAVE") == "1":
             path = writer(fuzz_support.REGRESSIONS)
             report.sections.append(("fuzz reproducer", f"saved {path}"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under `make fuzz N=...`, spread N programs evenly over the fuzzers collected.
+
+    MIRAGE_FUZZ_PROGRAMS is the total the user asked for; each collected fuzz test gets
+    ceil(N / fuzzers) examples (hypothesis may stop a fuzzer earlier when its space is exhausted).
+    """
+    total = os.environ.get("MIRAGE_FUZZ_PROGRAMS")
+    fuzzers = [item for item in items if hasattr(item.obj, "_hypothesis_internal_use_settings")]
+    if not total or not fuzzers:
+        return
+    from hypothesis import settings
+
+    each = max(1, math.ceil(int(total) / len(fuzzers)))
+    for item in fuzzers:
+        test = item.obj
+        test._hypothesis_internal_use_settings = settings(
+            test._hypothesis_internal_use_settings, max_examples=each
+        )

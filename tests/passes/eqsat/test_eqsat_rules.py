@@ -105,8 +105,9 @@ def test_rewrite_example_is_numerically_sound(ruleset_name, decl, example):
 def _proves(ruleset_name: str, example, without: frozenset[str]) -> bool:
     left, right = example()
     egraph = EGraph()
-    lhs = encode(left, egraph).outputs
-    rhs = encode(right, egraph).outputs
+    # Without the greedy seeds, which would prove contraction examples on their own.
+    lhs = encode(left, egraph, seed_contractions=False).outputs
+    rhs = encode(right, egraph, seed_contractions=False).outputs
     saturate(egraph, build_ruleset(ruleset_name, without), LIMITS)
     return all(egraph.check_bool(eq(x).to(y)) for x, y in zip(lhs, rhs))
 
