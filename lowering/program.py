@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from xdsl.dialects.builtin import (
+    BFloat16Type,
     DenseIntOrFPElementsAttr,
     DenseResourceAttr,
     ModuleOp,
@@ -100,6 +101,10 @@ def constant_array(value: Any, tensor_type: TensorType) -> np.ndarray:
             raise ValueError(f"no blob for dense_resource<{value.resource_handle.data}>")
         # MLIR blobs: "0x", a 4-byte alignment word, then the raw little-endian data.
         raw = bytes.fromhex(blob[2:])[4:]
+        if isinstance(tensor_type.get_element_type(), BFloat16Type):
+            # bf16 blobs hold 2-byte values: the top half of each float32.
+            bits = np.frombuffer(raw, dtype="<u2").astype(np.uint32) << np.uint32(16)
+            return bits.view(np.float32).reshape(shape).copy()
         return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
     raise ValueError(f"unsupported constant {value}")
 

@@ -19,6 +19,11 @@ level k has level k + 1 and runs in loop k + 1; a full output whose column
 inputs have level k is stored in loop k + 1, beside that loop's reductions.
 BatchNorm + ReLU therefore reads x twice (statistics, then normalise and
 store) and writes the output once; column outputs are stored once at the end.
+
+f16 and bf16 values are widened to f32 as they are loaded, so column sums,
+BatchNorm statistics and the normalisation run in f32, and are rounded to
+the output's type only when stored.
+
 Grid: `(cdiv(C, block_c),)`.
 """
 
@@ -32,6 +37,7 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 
 from mirage_mlir.dialects import tt
 from mirage_mlir.dialects.arith import CmpiOp, SelectOp
+from mirage_mlir.lowering.dtypes import compute_type, convert, widen
 from mirage_mlir.lowering.fused_body import KernelGroup, is_elementwise_generic, splat_constant_value
 from mirage_mlir.lowering.kernel_builder import (
     LoweringError,
@@ -65,6 +71,11 @@ _VIEWS = ("tensor.collapse_shape", "tensor.expand_shape")
 
 def _element(value: SSAValue):
     return value.type.get_element_type()  # type: ignore[union-attr]
+
+
+def _compute(value: SSAValue):
+    """The type a value is computed in: f32 for f16/bf16 (see `lowering.dtypes`)."""
+    return compute_type(_element(value))
 
 
 def _is_column_reduction(op: Operation) -> bool:
@@ -139,12 +150,12 @@ class _ColumnKernel:
         if value in self.columns:
             return self.columns[value]
         owner = value.owner
-        element = _element(value)
         if value in self.pointers:
             pointers = tt.AddPtrOp(splat(self.pointers[value], [self.block_c]), cols).result
-            tile = tt.LoadOp(pointers, col_mask, splat_const(0.0, element, [self.block_c])).result
+            other = splat_const(0.0, _element(value), [self.block_c])
+            tile = widen(tt.LoadOp(pointers, col_mask, other).result)
         elif (scalar := splat_constant_value(value)) is not None:
-            tile = splat_const(scalar, element, [self.block_c])
+            tile = splat_const(scalar, _compute(value), [self.block_c])
         elif isinstance(owner, Operation) and owner.name in _VIEWS:
             tile = self.column(owner.operands[0], cols, col_mask)
         elif isinstance(owner, Operation) and is_elementwise_generic(owner):
@@ -177,16 +188,16 @@ class _ColumnKernel:
             return self.full_tiles[value]
         shape = [self.block_r, self.block_c]
         owner = value.owner
-        element = _element(value)
         if value in self.pointers:
             rows, cols = rows_cols
             offsets = arith.AddiOp(
                 arith.MuliOp(rows, splat_const(self.c, i32, shape)), cols
             ).result
             pointers = tt.AddPtrOp(splat(self.pointers[value], shape), offsets).result
-            tile = tt.LoadOp(pointers, mask, splat_const(0.0, element, shape)).result
+            other = splat_const(0.0, _element(value), shape)
+            tile = widen(tt.LoadOp(pointers, mask, other).result)
         elif (scalar := splat_constant_value(value)) is not None:
-            tile = splat_const(scalar, element, shape)
+            tile = splat_const(scalar, _compute(value), shape)
         elif isinstance(owner, Operation) and is_elementwise_generic(owner):
             maps = [m.data for m in owner.indexing_maps.data]
             tiles = [self._read(v, m, owner, rows_cols, mask) for v, m in zip(owner.inputs, maps)]
@@ -253,7 +264,7 @@ class _ColumnKernel:
             shape = [self.block_r, self.block_c]
             (tile,) = emit_elementwise_body(op, [*tiles, tiles[0]], shape, until=mapped)
         combiner, identity = _COMBINERS[combine.name]
-        element = _element(op.results[0])
+        element = _compute(op.results[0])
         tile = SelectOp(mask, tile, splat_const(identity, element, [self.block_r, self.block_c])).result
         part = tt.ReduceOp([tile], 0, lambda a, b: [combiner(a, b).result]).result[0]
         return combiner(acc, part).result
@@ -282,7 +293,7 @@ def _welford_step(kernel: _ColumnKernel, op, r0, mean, m2, rows_cols, mask):
     """Merge one row block into the running mean and centred sum of squares (Chan)."""
     br, bc = kernel.block_r, kernel.block_c
     x = kernel.full(op.operands[0], rows_cols, mask)
-    element = _element(op.results[1])
+    element = _compute(op.results[1])
     zero = splat_const(0.0, element, [br, bc])
     count = arith.MinSIOp(const_i32(br), arith.SubiOp(const_i32(kernel.n), r0)).result
     count_b = arith.SIToFPOp(count, element).result
@@ -348,6 +359,7 @@ def build_column_reduction_kernel(
         for value, pointer in zip(group.outputs, out_pointers):
             if k.kind(value) == "column":
                 tile = k.column(value, cols, col_mask)
+                tile = convert(tile, _element(value))
                 tt.StoreOp(tt.AddPtrOp(splat(pointer, [bc]), cols), tile, col_mask)
         tt.ReturnOp()
     return kernel_op, (-(-c // bc),)
@@ -374,11 +386,11 @@ def _emit_loop(k, level, reductions, norms, full_outputs, out_pointers, group, c
     bc = k.block_c
     inits, types = [], []
     for op in my_reductions:
-        element = _element(op.results[0])
+        element = _compute(op.results[0])
         inits.append(splat_const(k.identity(op), element, [bc]))
         types.append(TensorType(element, [bc]))
     for op in my_norms:
-        element = _element(op.results[1])
+        element = _compute(op.results[1])
         inits += [splat_const(0.0, element, [bc])] * 2
         types += [TensorType(element, [bc])] * 2
     body = Block(arg_types=[i32, *types])
@@ -396,7 +408,7 @@ def _emit_loop(k, level, reductions, norms, full_outputs, out_pointers, group, c
         for value, pointer in stores:
             rows, cols2 = rows_cols
             offsets = arith.AddiOp(arith.MuliOp(rows, splat_const(k.c, i32, [br, bc])), cols2).result
-            tile = k.full(value, rows_cols, mask)
+            tile = convert(k.full(value, rows_cols, mask), _element(value))
             tt.StoreOp(tt.AddPtrOp(splat(pointer, [br, bc]), offsets), tile, mask)
         scf.YieldOp(*results)
     k.full_tiles = {}
@@ -413,7 +425,7 @@ def _emit_loop(k, level, reductions, norms, full_outputs, out_pointers, group, c
 
 def _finish_batch_norm(k: _ColumnKernel, op, mean, m2, cols, col_mask) -> None:
     """rstd, and the new running statistics, from the column statistics."""
-    element = _element(op.results[1])
+    element = _compute(op.results[1])
     bc = k.block_c
     const = lambda v: splat_const(v, element, [bc])  # noqa: E731
     variance = arith.DivfOp(m2, const(float(k.n))).result
