@@ -24,6 +24,14 @@ Training-mode buffers (BatchNorm's running statistics): torch-mlir returns the
 updated buffers first, in registration order, then the outputs.  A
 `CompiledModule` copies them back into the model's buffers after every call,
 and feeds the model's current buffer values into the next call.
+
+The compile cache (`driver.cache`) is consulted twice: by the model's
+fingerprint before anything is imported (a hit loads the artifact and does
+nothing else), then by the imported MLIR's hash (a hit skips optimisation,
+lowering and Triton).  An artifact keeps its weights as raw bytes beside the
+MLIR (`driver.weights`), so loading one parses only the module's ops; a cache
+entry also keeps a snapshot of the parsed module, so a hit parses nothing
+(`driver.runtime_loading`).
 """
 
 from __future__ import annotations
@@ -97,12 +105,10 @@ def compile(  # noqa: A001 - the public name the design card gives it
     if cache is not None:
         started = time.perf_counter()
         fingerprint = model_fingerprint(model, example_inputs, target, options)
-        hit = cache.lookup_model(fingerprint)
-        if hit is not None:
-            compiled = load(hit, model=model)
-            compiled.report["cache"] = "hit"
+        entry = cache.lookup_model(fingerprint) if fingerprint is not None else None
+        compiled = _load_cached(cache, entry, model, verbose)
+        if compiled is not None:
             compiled.report["stages"] = {"load": time.perf_counter() - started}
-            _progress(verbose, f"cache hit {hit}")
             return compiled
     stages: dict[str, float] = {}
     started = time.perf_counter()
@@ -110,6 +116,19 @@ def compile(  # noqa: A001 - the public name the design card gives it
     mlir_text, signature = _import(model, example_inputs)
     stages["import"] = time.perf_counter() - started
     _progress(verbose, f"import done in {stages['import']:.2f} s")
+    if cache is not None:
+        # Another model (or this one, changed where it does not matter) imported
+        # to the same MLIR before: its artifact is this model's too.
+        started = time.perf_counter()
+        key = artifact_key(mlir_text, target, options)
+        folder = cache.lookup_artifact(key)
+        entry = (folder, signature) if folder is not None else None
+        compiled = _load_cached(cache, entry, model, verbose)
+        if compiled is not None:
+            cache.map_model(fingerprint, key, signature)
+            compiled.report["stages"] = {"import": stages["import"],
+                                         "load": time.perf_counter() - started}
+            return compiled
 
     started = time.perf_counter()
     from mirage_mlir.driver.optimize import optimize
@@ -136,7 +155,29 @@ def compile(  # noqa: A001 - the public name the design card gives it
     )
     if cache is not None:
         key = artifact_key(mlir_text, target, options)
-        cache.store(key, fingerprint, compiled.save)
+        cache.store(key, fingerprint, lambda folder: compiled.save(folder, snapshot=True),
+                    signature)
+    return compiled
+
+
+def _load_cached(
+    cache: Any, entry: tuple[Path, dict[str, Any]] | None, model: Any, verbose: bool
+) -> "CompiledModule | None":
+    """The artifact of a cache `entry` (folder, the model's signature) as a hit, or None.
+
+    An artifact that cannot be loaded is discarded, so that it is compiled again.
+    """
+    if entry is None:
+        return None
+    folder, signature = entry
+    try:
+        compiled = _load_artifact(folder, model, signature, from_cache=True)
+    except CompileError as error:
+        _progress(verbose, f"cache entry unusable, compiling again: {error}")
+        cache.discard(folder)
+        return None
+    compiled.report["cache"] = "hit"
+    _progress(verbose, f"cache hit {folder}")
     return compiled
 
 
@@ -145,16 +186,13 @@ def _import(model: Any, example_inputs: tuple) -> tuple[str, dict[str, Any]]:
     import torch
     from torch.export.graph_signature import OutputKind
 
-    from mirage_mlir.driver import importer
+    from mirage_mlir.driver.importer import import_torch_program
 
-    importer._check_arguments(model, example_inputs)
+    imported = import_torch_program(model, *example_inputs)
+    program = imported.exported_program
     with warnings.catch_warnings():
         # torch's own pytree deprecation, raised from inside torch.export.
         warnings.filterwarnings("ignore", category=FutureWarning)
-        program = importer._export(model, example_inputs, None)
-        importer._refuse_dynamic_program(program, None)
-        module = importer._lower_to_linalg(program, type(model).__name__)
-        importer._refuse_dynamic_mlir(module)
         # Buffer updates show up in the signature only after functionalisation, which
         # torch-mlir runs on its own copy; only models with buffers need it here.
         functional = program.run_decompositions({}) if any(True for _ in model.buffers()) \
@@ -173,7 +211,7 @@ def _import(model: Any, example_inputs: tuple) -> tuple[str, dict[str, Any]]:
         "model": type(model).__name__,
     }
     del torch
-    return str(module), signature
+    return imported.mlir, signature
 
 
 def _lower_and_compile(
@@ -237,18 +275,27 @@ class CompiledModule:
 
     def __init__(
         self,
-        mlir: str,
+        mlir: str | None,
         signature: dict[str, Any],
         report: CompileReport,
         kernels: list[dict[str, Any]],
         model: Any = None,
         lowered: Any = None,
         launch_plan: Any = None,
+        weights: Any = None,
+        snapshot: Any = None,
     ) -> None:
-        """Load the optimised module into the CPU runtime (weights decoded once)."""
-        from mirage_mlir.driver.torch_executor import TorchProgram
+        """Load the optimised module into the CPU runtime (weights decoded once).
 
-        self.mlir = mlir
+        `weights` (a `driver.weights.StoredWeights`, from a saved artifact)
+        supplies the module's text without its resources and their bytes, so
+        that the hex of the weights is neither parsed nor decoded (`mlir` may
+        then be None: the text is rebuilt when asked for); `snapshot` (from
+        the compile cache) the module itself, so that nothing is parsed.
+        """
+        from mirage_mlir.driver.runtime_loading import load_runtime
+
+        self._mlir = mlir
         self.signature = signature
         self.report = report
         self.kernels = kernels
@@ -257,7 +304,10 @@ class CompiledModule:
         self.launch_plan = launch_plan
         self._gpu_plans: dict[Any, Any] = {}
         self._buffers = self._model_buffers()
-        self.program = TorchProgram.from_text(mlir, pinned=self._buffers or None)
+        # A saved module was verified when it was compiled; a fresh one is checked here.
+        self._runtime = load_runtime(mlir, pinned=self._buffers or None, weights=weights,
+                                     snapshot=snapshot, verify=weights is None)
+        self.program = self._runtime.program
         pinned = set(self.program.block.parameters)
         self._stale_risk = [
             name for i, name in enumerate(signature["mutated_buffers"]) if i not in pinned
@@ -269,6 +319,15 @@ class CompiledModule:
                 + ", ".join(self._stale_risk)
             )
         self._compiled_buffers = [b.clone() for b in self._buffers]
+
+    @property
+    def mlir(self) -> str:
+        """The optimised module as MLIR text, weights included."""
+        if self._mlir is None:
+            from mirage_mlir.driver.weights import join_resources
+
+            self._mlir = join_resources(self._runtime.weights)
+        return self._mlir
 
     def _model_buffers(self) -> list[Any]:
         if self.model is None:
@@ -360,11 +419,23 @@ class CompiledModule:
         """The report as a readable table."""
         return self.report.table()
 
-    def save(self, directory: str | os.PathLike) -> Path:
-        """Write the artifact: optimised MLIR, metadata and report, kernels' TTIR/TTGIR/PTX."""
+    def save(self, directory: str | os.PathLike, *, snapshot: bool = False) -> Path:
+        """Write the artifact: optimised MLIR, its weights' bytes, metadata and report,
+        kernels' TTIR/TTGIR/PTX, and the launch plan where there is one.
+
+        `snapshot=True` also writes the parsed module for the compile cache
+        (`driver.ir_snapshot`); `load` never reads it.
+        """
+        from mirage_mlir.driver.runtime_loading import write_snapshot
+        from mirage_mlir.driver.weights import join_resources, write_weights
+
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "optimized.mlir").write_text(self.mlir)
+        stored = self._runtime.weights
+        # Loading rebuilds the text from the stored weights: they must give it back exactly.
+        exact = stored is not None and join_resources(stored) == self.mlir
+        weights = write_weights(stored, folder) if exact else None
         kernel_files = []
         for kernel in self.kernels:
             files = {}
@@ -382,6 +453,11 @@ class CompiledModule:
             write_plan(self.launch_plan, folder / "plan")
         metadata = {"format": _FORMAT, "signature": self.signature, "report": dict(self.report),
                     "kernels": kernel_files, "launch_plan": self.launch_plan is not None}
+        if weights is not None:
+            metadata["weights"] = weights
+        entry = write_snapshot(self._runtime, folder) if snapshot else None
+        if entry is not None:
+            metadata["snapshot"] = entry
         (folder / "metadata.json").write_text(json.dumps(metadata, indent=1, default=str))
         return folder
 
@@ -391,20 +467,47 @@ def load(directory: str | os.PathLike, model: Any = None) -> CompiledModule:
 
     With `model`, updated buffers are written back into it as after `compile`.
     """
-    folder = Path(directory)
+    return _load_artifact(Path(directory), model, None)
+
+
+def _load_artifact(
+    folder: Path, model: Any, signature: dict[str, Any] | None, from_cache: bool = False
+) -> CompiledModule:
+    """`load`, with the call signature of the model at hand in place of the saved one.
+
+    `from_cache`: the folder is a compile-cache entry, whose module snapshot
+    (if any, and readable) replaces parsing.
+    """
     try:
         metadata = json.loads((folder / "metadata.json").read_text())
-        mlir = (folder / "optimized.mlir").read_text()
+        # With stored weights only the module's part of the text is read (by read_weights).
+        mlir = None if metadata.get("weights") else (folder / "optimized.mlir").read_text()
     except (OSError, ValueError) as error:
         raise CompileError(f"{folder}: not a mirage-mlir artifact ({error})") from None
     if metadata.get("format") != _FORMAT:
         raise CompileError(f"{folder}: artifact format {metadata.get('format')} is not "
                            f"{_FORMAT}")
+    weights = None
+    if metadata.get("weights"):
+        from mirage_mlir.driver.weights import read_weights
+
+        try:
+            weights = read_weights(folder, metadata["weights"], folder / "optimized.mlir")
+        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+            raise CompileError(f"{folder}: unreadable weights ({error})") from None
+    snapshot = None
+    if from_cache and metadata.get("snapshot"):
+        from mirage_mlir.driver.runtime_loading import read_snapshot
+
+        snapshot = read_snapshot(folder, metadata["snapshot"])
     kernels = []
     for kernel in metadata.get("kernels", []):
         entry = {"name": kernel["name"], "status": kernel.get("status")}
         for stage, relative in kernel.get("files", {}).items():
-            entry[stage] = (folder / relative).read_text()
+            try:
+                entry[stage] = (folder / relative).read_text()
+            except OSError as error:
+                raise CompileError(f"{folder}: missing kernel file ({error})") from None
         kernels.append(entry)
     launch_plan = None
     if metadata.get("launch_plan"):
@@ -416,5 +519,11 @@ def load(directory: str | os.PathLike, model: Any = None) -> CompiledModule:
             raise CompileError(str(error)) from None
     report = CompileReport(metadata["report"])
     report["notes"] = []
-    return CompiledModule(mlir, metadata["signature"], report, kernels, model=model,
-                          launch_plan=launch_plan)
+    from mirage_mlir.dialects.context import MlirError
+
+    try:
+        return CompiledModule(mlir, signature or metadata["signature"], report, kernels,
+                              model=model, launch_plan=launch_plan, weights=weights,
+                              snapshot=snapshot)
+    except (MirageError, MlirError) as error:
+        raise CompileError(f"{folder}: {error}") from None

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mirage_mlir.driver.errors import DynamicShapeError, TorchImportError
@@ -30,6 +31,20 @@ if TYPE_CHECKING:
 
 # Messages quote at most this many lines of a library's own error text.
 _QUOTED_LINES = 12
+
+
+@dataclass(frozen=True)
+class TorchImport:
+    """A model imported by `import_torch_program`.
+
+    `mlir` is the linalg-on-tensors text `import_torch` returns;
+    `exported_program` is torch.export's program it was lowered from, which
+    says what the function's arguments and results are (user inputs, lifted
+    parameters, buffers the model mutates, outputs).
+    """
+
+    mlir: str
+    exported_program: "ExportedProgram"
 
 
 def import_torch(
@@ -58,6 +73,20 @@ def import_torch(
     >>> "linalg.generic" in text
     True
     """
+    return import_torch_program(model, *example_inputs, dynamic_shapes=dynamic_shapes).mlir
+
+
+def import_torch_program(
+    model: "torch.nn.Module",
+    *example_inputs: "torch.Tensor",
+    dynamic_shapes: Any = None,
+) -> TorchImport:
+    """`import_torch`, also returning the `ExportedProgram` the MLIR was lowered from.
+
+    For callers that need to know how the imported function maps onto the
+    model (the compile driver reads which buffers it updates from the
+    program's graph signature).  Raises what `import_torch` raises.
+    """
     _check_arguments(model, example_inputs)
     with warnings.catch_warnings():
         # torch 2.13 deprecates a pytree spelling that torch.export itself still
@@ -69,7 +98,7 @@ def import_torch(
         _refuse_dynamic_program(program, dynamic_shapes)
         module = _lower_to_linalg(program, type(model).__name__)
     _refuse_dynamic_mlir(module)
-    return str(module)
+    return TorchImport(str(module), program)
 
 
 def _check_arguments(model: Any, example_inputs: tuple) -> None:

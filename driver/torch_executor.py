@@ -66,18 +66,23 @@ class BlockProgram:
         block: Block,
         outer_constants: dict[SSAValue, Any] | None = None,
         pinned: list[Any] | None = None,
+        resources: dict[str, Any] | None = None,
     ) -> None:
-        """Build the block's steps; fold constant steps; drop dead ones.
+        """Build the block's steps; drop dead ones; fold the live constant ones.
 
         `pinned` lists tensors (model buffers the function updates) whose
         constants must stay replaceable: a constant equal to exactly one of
         them becomes `self.parameters[index]` instead of a foldable constant.
+        `resources` (see `TorchProgram`) supplies `dense_resource` payloads.
         """
         self.args = list(block.args)
+        self.resources = resources
         self.constants: dict[SSAValue, Any] = dict(outer_constants or {})
         self.pinned = list(pinned or [])
         self.parameters: dict[int, SSAValue] = {}
         self._values: dict[SSAValue, Any] = {}
+        # Results of steps that could run at load time; they run only if live.
+        self._foldable: set[SSAValue] = set()
         self.steps: list[Step] = []
         terminator = block.last_op
         assert terminator is not None
@@ -87,17 +92,33 @@ class BlockProgram:
                 break
             self._add(op)
         self._drop_dead_steps()
+        self._fold_constant_steps()
 
     def _add(self, op: Operation) -> None:
-        function, operands = build_step(op, self.constants)
+        function, operands = build_step(op, self.constants, self.resources)
         step = Step(op.name, function, operands, list(op.results))
         if self.pinned and op.name == "arith.constant" and self._pin(op, function):
             return
-        if all(v in self.constants for v in operands) and op.name != "tensor.empty":
-            outs = function(*(self.constants[v] for v in operands))
-            self.constants.update(zip(step.results, outs))
-        else:
+        known = all(v in self.constants or v in self._foldable for v in operands)
+        if not known or op.name == "tensor.empty":
             self.steps.append(step)
+        elif operands:
+            self._foldable.update(step.results)
+            self.steps.append(step)
+        else:
+            self.constants.update(zip(step.results, function()))
+
+    def _fold_constant_steps(self) -> None:
+        """Run the steps whose operands are all known now, once (a fill that a matmul
+        with a zero init never reads was dropped as dead before this)."""
+        remaining = []
+        for step in self.steps:
+            if step.results and step.results[0] in self._foldable:
+                outs = step.function(*(self.constants[v] for v in step.operands))
+                self.constants.update(zip(step.results, outs))
+            else:
+                remaining.append(step)
+        self.steps = remaining
 
     def _pin(self, op: Operation, function: Callable) -> bool:
         (value,) = function()
@@ -140,12 +161,19 @@ class TorchProgram:
     """A function of an optimised module, ready to run on torch CPU tensors."""
 
     def __init__(
-        self, module: ModuleOp, function: str = "main", pinned: list[Any] | None = None
+        self,
+        module: ModuleOp,
+        function: str = "main",
+        pinned: list[Any] | None = None,
+        resources: dict[str, Any] | None = None,
     ) -> None:
         """Walk `@function` of `module` once and build its steps.
 
         `pinned` lists tensors baked in as constants that may change between
         runs (see `BlockProgram`); `self.block.parameters` says which were found.
+        `resources` maps each `dense_resource` name to its payload bytes (a
+        saved artifact's `weights.bin`, see `driver.weights`); the module's
+        own resources section is then not read.
         """
         from xdsl.dialects import func
 
@@ -157,7 +185,7 @@ class TorchProgram:
         self.function = function
         self.input_types = [a.type for a in op.body.block.args]
         self.output_types = list(op.function_type.outputs.data)
-        self.block = BlockProgram(op.body.block, pinned=pinned)
+        self.block = BlockProgram(op.body.block, pinned=pinned, resources=resources)
 
     @classmethod
     def from_text(
@@ -192,13 +220,20 @@ def _shape(value: SSAValue) -> tuple[int, ...]:
     return tuple(value.type.get_shape())
 
 
-def build_step(op: Operation, constants: dict[SSAValue, Any]) -> tuple[Callable, list[SSAValue]]:
+def build_step(
+    op: Operation, constants: dict[SSAValue, Any], resources: dict[str, Any] | None = None
+) -> tuple[Callable, list[SSAValue]]:
     """The torch closure of `op` and the SSA values it reads.
 
     `constants` holds the load-time values visible at `op` (needed by
-    `mirage.kernel`, whose body may read them).
+    `mirage.kernel`, whose body may read them); `resources` are the weights'
+    payloads when they do not come from the module's text.
     """
     name = op.name
+    if name == "arith.constant":
+        return _constant(op, constants, resources)
+    if name == "mirage.kernel":
+        return _kernel(op, constants, resources)
     builder = _BUILDERS.get(name)
     if builder is not None:
         return builder(op, constants)
@@ -212,7 +247,9 @@ def build_step(op: Operation, constants: dict[SSAValue, Any]) -> tuple[Callable,
     raise TorchExecutorError(f"the CPU runtime cannot run '{shown}'")
 
 
-def _constant(op: Operation, constants: dict) -> tuple[Callable, list]:
+def _constant(
+    op: Operation, constants: dict, resources: dict | None = None
+) -> tuple[Callable, list]:
     import torch
 
     from mirage_mlir.passes.recognize.constants import (
@@ -229,6 +266,9 @@ def _constant(op: Operation, constants: dict) -> tuple[Callable, list]:
         if typed is None:
             raise TorchExecutorError(f"arith.constant of unsupported type {result_type}")
         shape, dtype = typed
+        if isinstance(value, DenseResourceAttr) and resources is not None:
+            stored = _stored_weight(value, shape, result_type, resources)
+            return (lambda: (stored,)), []
         if isinstance(value, DenseResourceAttr):
             blob = resource_blob(value)
             if blob is None:
@@ -248,6 +288,21 @@ def _constant(op: Operation, constants: dict) -> tuple[Callable, list]:
     return (lambda: (tensor,)), []
 
 
+def _stored_weight(
+    value: DenseResourceAttr, shape: tuple, result_type: Any, resources: dict
+) -> Any:
+    """The tensor of a `dense_resource` whose payload comes from a saved artifact."""
+    from mirage_mlir.driver.weights import blob_tensor
+
+    name = value.resource_handle.data
+    if name not in resources:
+        raise TorchExecutorError(f"weight {name} is not among the artifact's weights")
+    try:
+        return blob_tensor(resources[name], shape, torch_dtype(result_type))
+    except ValueError as error:
+        raise TorchExecutorError(f"weight {name}: {error}") from None
+
+
 def _empty(op: Operation, constants: dict) -> tuple[Callable, list]:
     import torch
 
@@ -265,11 +320,11 @@ def _fill(op: Any, constants: dict) -> tuple[Callable, list]:
 
 def _is_zero_fill(value: SSAValue, constants: dict) -> bool:
     """Whether `value` is known to be all zeros (a matmul init that adds nothing)."""
-    if value in constants:
-        return not bool(constants[value].any())
     owner = getattr(value, "op", None)
-    return owner is not None and owner.name == "linalg.fill" and owner.inputs[0] in constants \
-        and float(constants[owner.inputs[0]]) == 0.0
+    # A constant fill says so by its scalar: no need to scan the tensor it folded to.
+    if owner is not None and owner.name == "linalg.fill" and owner.inputs[0] in constants:
+        return float(constants[owner.inputs[0]]) == 0.0
+    return value in constants and not bool(constants[value].any())
 
 
 def _named_matmul(op: Any, constants: dict) -> tuple[Callable, list]:
@@ -433,8 +488,8 @@ def _batch_norm(op: Any, constants: dict) -> tuple[Callable, list]:
     return run, list(op.operands)
 
 
-def _kernel(op: Any, constants: dict) -> tuple[Callable, list]:
-    body = BlockProgram(op.body.block, constants)
+def _kernel(op: Any, constants: dict, resources: dict | None = None) -> tuple[Callable, list]:
+    body = BlockProgram(op.body.block, constants, resources=resources)
     return (lambda *xs: tuple(body.run(list(xs)))), list(op.operands)
 
 

@@ -92,3 +92,37 @@ print('ok')
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_import_torch_program_returns_the_mlir_and_the_exported_program():
+    from torch.export import ExportedProgram
+
+    from mirage_mlir.driver.importer import import_torch_program
+
+    example = load_example("e3_batchnorm_module")
+    model, inputs = example.make_model(), example.make_inputs(0)
+    imported = import_torch_program(model, *inputs)
+    assert imported.mlir == mm.import_torch(model, *inputs)
+    assert isinstance(imported.exported_program, ExportedProgram)
+    assert [s.arg.name for s in imported.exported_program.graph_signature.input_specs][-1] == "x"
+
+
+def test_artifact_weights_are_raw_bytes_and_text_only_artifacts_still_load(tmp_path):
+    import json
+
+    example = load_example("e5_gated_layer")
+    compiled = mm.compile(example.make_model(), *example.make_inputs(0), target="cpu",
+                          cache_dir=tmp_path)
+    folder = compiled.save(tmp_path / "artifact")
+    metadata = json.loads((folder / "metadata.json").read_text())
+    # Two 512x512 f32 weights and a 512 bias, each at a 64-byte boundary.
+    assert (folder / "weights.bin").stat().st_size == 2 * 512 * 512 * 4 + 512 * 4
+    assert (folder / "optimized.mlir").read_text() == compiled.mlir
+    x = example.make_inputs(5)
+    expected = example.make_model()(*x)
+    _close(mm.load(folder)(*x), expected)
+    # An artifact written before weights.bin existed: its MLIR text carries the weights.
+    del metadata["weights"]
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    (folder / "weights.bin").unlink()
+    _close(mm.load(folder)(*x), expected)
