@@ -23,7 +23,7 @@ from typing import Any
 from mirage_mlir.driver.errors import MirageError
 
 #: The limits `optimize` accepts as keyword arguments (the pass's options of the same names).
-LIMIT_OPTIONS = ("max_iterations", "max_enodes", "timeout", "ilp")
+LIMIT_OPTIONS = ("max_iterations", "max_enodes", "timeout", "max_memory_mb", "ilp")
 
 
 class OptimizeError(MirageError):
@@ -47,7 +47,10 @@ def optimize(
 ) -> OptimizeResult:
     """Run `eqsat-optimize` on a module given as text.
 
-    `limits` may set max_iterations, max_enodes, timeout (seconds) and ilp. Raises
+    `limits` may set max_iterations, max_enodes, timeout (seconds), max_memory_mb and ilp
+    (the pass's options of the same names). Each function's report gives, besides costs,
+    FLOPs, bytes and kernels, the e-graph's size, `stop_reason`, the peak memory growth
+    `memory_mb` and the optional stages the time limit left out (`skipped`). Raises
     MlirError (located) for text that does not parse and OptimizeError naming the function
     for a failure inside the pass (including a failed `verify`).
     """

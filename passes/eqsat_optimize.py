@@ -20,9 +20,14 @@ After (41,600 FLOPs, a 2x2 intermediate):
     ...
 
 Options: target (h100, a100, cpu, flops), report (path of a JSON report, one entry per
-function), verify (run the original and the optimised function on random inputs and fail if
-they differ), max_iterations, max_enodes, timeout (seconds of saturation), ilp (exact
-extraction where the e-graph is small enough).
+function; functions that return no tensor are left as they are and listed under
+`skipped_functions`), verify (run the original and the optimised function on random inputs and
+fail if they differ), max_iterations, max_enodes, timeout (seconds for the whole optimisation
+of each function: encoding, saturation, export, extraction and kernel formation; see
+`mirage_mlir.passes.eqsat.budget`), max_memory_mb (growth of the resident set during
+saturation, with the predicted memory of the export, in MiB), ilp (exact extraction where the
+e-graph is small enough). The report says which limit stopped each function (`stop_reason`),
+the peak memory growth (`memory_mb`) and the stages the time limit left out (`skipped`).
 """
 
 from __future__ import annotations
@@ -49,7 +54,9 @@ class EqsatOptimize(ModulePass):
     verify: bool = False
     max_iterations: int = 64
     max_enodes: int = 200_000
-    timeout: float = 10.0
+    # `float | int`, so that `timeout=2` is accepted as well as `timeout=2.0`.
+    timeout: float | int = 10.0
+    max_memory_mb: float | int = 2048.0
     ilp: bool = True
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
@@ -69,10 +76,22 @@ def optimize_module(module: builtin.ModuleOp, options: EqsatOptimize) -> dict[st
     functions = [
         op for op in module.walk() if isinstance(op, func.FuncOp) and op.body.blocks
     ]
-    entries = [_optimize_function(fn, target.name, options) for fn in functions]
+    # A function returning no tensor (a scalar helper, a procedure of side effects) holds no
+    # tensor program: it is left as it is and listed apart.
+    skipped = [
+        {"name": fn.sym_name.data, "reason": "returns no tensor"}
+        for fn in functions
+        if not any(isinstance(t, builtin.TensorType) for t in fn.function_type.outputs.data)
+    ]
+    names = {entry["name"] for entry in skipped}
+    entries = [
+        _optimize_function(fn, target.name, options)
+        for fn in functions
+        if fn.sym_name.data not in names
+    ]
     if options.verify:
         _verify(original_text, module, entries)
-    report = {"target": target.name, "functions": entries}
+    report = {"target": target.name, "functions": entries, "skipped_functions": skipped}
     if options.report:
         try:
             with open(options.report, "w", encoding="utf-8") as out:
@@ -103,7 +122,8 @@ def _optimize_function(fn: func.FuncOp, target: str, options: EqsatOptimize) -> 
         limits = Limits(
             iterations=options.max_iterations,
             enodes=options.max_enodes,
-            seconds=options.timeout,
+            seconds=float(options.timeout),
+            memory_mb=float(options.max_memory_mb),
             ilp_enodes=Limits().ilp_enodes if options.ilp else 0,
         )
     except ValueError as error:
@@ -156,11 +176,15 @@ def function_report(
         "extraction_optimal": result.extraction_optimal,
         "ilp_status": result.ilp_status,
         "kept_input": result.kept_input,
+        "memory_mb": result.memory_mb,
+        "skipped": list(result.skipped),
         "opaque_ops": len(recognized.opaque_ops),
         "seconds": {
             "recognize": recognize_s,
             "saturate": seconds.get("encode", 0.0) + seconds.get("saturate", 0.0),
-            "extract": sum(seconds.get(s, 0.0) for s in ("export", "extract", "decode")),
+            "extract": sum(
+                seconds.get(s, 0.0) for s in ("export", "extract", "decode", "fuse")
+            ),
             "emit": emit_s,
         },
     }
@@ -170,6 +194,11 @@ def _verify(original_text: str, module: builtin.ModuleOp, entries: list[dict[str
     from mirage_mlir.passes.emit.verify import VerificationError, verify_function
 
     for entry in entries:
+        if entry["kept_input"]:
+            # Not rewritten: the function is the original, op for op.
+            entry["verified"] = True
+            entry["max_abs_error"] = [0.0] * _tensor_results(module, entry["name"])
+            continue
         try:
             check = verify_function(original_text, module, entry["name"])
         except VerificationError as error:
@@ -180,3 +209,10 @@ def _verify(original_text: str, module: builtin.ModuleOp, entries: list[dict[str
             ) from None
         entry["verified"] = True
         entry["max_abs_error"] = list(check.max_abs_error)
+
+
+def _tensor_results(module: builtin.ModuleOp, name: str) -> int:
+    for op in module.walk():
+        if isinstance(op, func.FuncOp) and op.sym_name.data == name:
+            return sum(isinstance(t, builtin.TensorType) for t in op.function_type.outputs.data)
+    return 0

@@ -8,9 +8,10 @@
 Modules, one theme each: `graph` (the term graph, the interface with recognition and
 re-emission), `evaluate` (its NumPy semantics), `language` (the egglog sorts and the graph ->
 e-graph encoding), `rules_linalg` and `rules_contraction` (the rulesets, declared through
-`rulesets`), `saturate` (running them under limits), `serialized` (reading the e-graph back),
-`cost` (the roofline model and the target table), `extract` (DAG-aware greedy and ILP
-extraction), `optimize` (the whole pipeline).
+`rulesets`), `saturate` (running them under limits), `budget` (one time budget for every
+stage, resident memory), `serialized` (reading the e-graph back), `cost` (the roofline model
+and the target table), `extract` (DAG-aware greedy and ILP extraction), `unit_axes` (wide
+transposes brought within the encoding's reach), `optimize` (the whole pipeline).
 
 egglog is imported only by the modules that need it, so importing this package is cheap.
 """

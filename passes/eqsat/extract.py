@@ -18,16 +18,31 @@ the exported e-graph, independent of egglog:
   matrix chains and einsum networks without repeated operands are like this.
 - `count_programs`: how many distinct programs (one term per output) the e-graph represents,
   as an exact integer; None when a cycle is reachable (infinitely many).
+
+`extract` runs them in that order under an optional time budget (budget.py): greedy always,
+the exactness check and the ILP only in the time left after what the caller keeps back.
+Greedy's selections are copied whole from the largest operand's (a C-level dict copy), so on
+deep programs such as long matrix chains it costs about 25-35 us per e-node.
 """
 
 from __future__ import annotations
 
 import heapq
+import sys
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from mirage_mlir.passes.eqsat.budget import Budget
+
+#: Below this many seconds the ILP is not started: HiGHS' set-up alone takes about as long.
+_ILP_MIN_SECONDS = 0.01
+
+#: Seconds the first `import scipy.optimize` of a process takes (0.25 s measured).
+_SCIPY_IMPORT_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -132,9 +147,8 @@ def greedy_dag(problem: Problem) -> dict[str, Candidate]:
     heap: list[tuple[float, int, int, Candidate, dict[str, Candidate]]] = []
     counter = 0
 
-    def push(cand: Candidate, chosen: dict[str, Candidate]) -> None:
+    def push(cand: Candidate, chosen: dict[str, Candidate], total: float) -> None:
         nonlocal counter
-        total = sum(c.cost for c in chosen.values())
         heapq.heappush(heap, (total, len(chosen), counter, cand, chosen))
         counter += 1
 
@@ -145,30 +159,35 @@ def greedy_dag(problem: Problem) -> dict[str, Candidate]:
             for kid in kids:
                 users.setdefault(kid, []).append(cand)
             if not kids:
-                push(cand, {eclass: cand})
+                push(cand, {eclass: cand}, 0.0 + cand.cost)
 
-    best: dict[str, dict[str, Candidate]] = {}
+    # A settled e-class's selection (closed under operands) and its cost, summed in the
+    # selection's insertion order.
+    best: dict[str, tuple[dict[str, Candidate], float]] = {}
     while heap:
-        _, _, _, cand, chosen = heapq.heappop(heap)
+        total, _, _, cand, chosen = heapq.heappop(heap)
         if cand.eclass in best:
             continue
-        best[cand.eclass] = chosen
+        best[cand.eclass] = (chosen, total)
         for user in users.get(cand.eclass, ()):
             waiting[user.key] -= 1
             if waiting[user.key] or user.eclass in best:
                 continue
             # Every operand e-class is settled: the union of their selections plus this node.
             # Settled selections never contain an unsettled e-class, so no cycle can form.
-            merged: dict[str, Candidate] = {}
-            # Largest selection first; the stable sort keeps operand order on ties, so the
-            # result does not depend on hash order.
-            for kid in sorted(
-                dict.fromkeys(user.children), key=lambda k: -len(best[k])
-            ):
-                for key, value in best[kid].items():
-                    merged.setdefault(key, value)
+            # Largest selection first (copied whole: on deep programs it is most of the
+            # union); the stable sort keeps operand order on ties, so the result does not
+            # depend on hash order.
+            kids = sorted(dict.fromkeys(user.children), key=lambda k: -len(best[k][0]))
+            merged, merged_cost = best[kids[0]]
+            merged = dict(merged)
+            for kid in kids[1:]:
+                for key, value in best[kid][0].items():
+                    if key not in merged:
+                        merged[key] = value
+                        merged_cost += value.cost
             merged[user.eclass] = user
-            push(user, merged)
+            push(user, merged, merged_cost + user.cost)
 
     missing = [r for r in problem.roots if r not in best]
     if missing:
@@ -176,7 +195,7 @@ def greedy_dag(problem: Problem) -> dict[str, Candidate]:
     # Merge the roots' selections; each is closed under operands, so the merge is acyclic.
     choice: dict[str, Candidate] = {}
     for root in problem.roots:
-        for key, value in best[root].items():
+        for key, value in best[root][0].items():
             choice.setdefault(key, value)
     return choice
 
@@ -369,26 +388,53 @@ def tree_exact(problem: Problem) -> bool:
 
 
 def extract(
-    problem: Problem, ilp_max_enodes: int = 2000, ilp_seconds: float = 1.0
+    problem: Problem,
+    ilp_max_enodes: int = 2000,
+    ilp_seconds: float = 1.0,
+    budget: Budget | None = None,
+    keep_seconds: float = 0.0,
 ) -> Extraction:
-    """Greedy DAG extraction, then the exact ILP when it may help and the e-graph is small."""
+    """Greedy DAG extraction, then the exact ILP when it may help and the e-graph is small.
+
+    With a `budget`, the checks after the greedy extraction (whether greedy is exact, the ILP)
+    only run in the time left once `keep_seconds` are set aside for what the caller does next;
+    the greedy result stands otherwise.
+    """
+    from mirage_mlir.passes.eqsat.budget import tree_exact_seconds
+
     start = time.perf_counter()
     greedy = greedy_dag(problem)
     needed = needed_classes(greedy, problem.roots)
     greedy = {c: greedy[c] for c in needed}
     greedy_cost = dag_cost(greedy, problem.roots)
-    size = sum(len(problem.classes[c]) for c in reachable(problem))
+    classes = reachable(problem)
+    size = sum(len(problem.classes[c]) for c in classes)
+
+    def fits(seconds: float) -> bool:
+        return budget is None or budget.fits(seconds + keep_seconds)
+
+    if not fits(tree_exact_seconds(size, len(classes))):
+        status = "skipped: no time left to check whether greedy is exact"
+        return Extraction(
+            greedy, greedy_cost, "greedy", status, False, time.perf_counter() - start
+        )
     if tree_exact(problem):
         status = "skipped: greedy is exact (no program can use a costly e-class twice)"
         return Extraction(
             greedy, greedy_cost, "greedy", status, True, time.perf_counter() - start
         )
+    remaining = ilp_seconds - (time.perf_counter() - start)
+    if budget is not None:
+        # HiGHS's time limit leaves out loading scipy.optimize, once per process.
+        setup = 0.0 if "scipy.optimize" in sys.modules else _SCIPY_IMPORT_SECONDS
+        remaining = min(remaining, budget.left() - keep_seconds * budget.slowdown - setup)
     if size > ilp_max_enodes:
         status = f"skipped: {size} e-nodes > {ilp_max_enodes}"
     elif greedy_cost <= 0:
         status = "skipped: the greedy program costs nothing"
+    elif remaining < _ILP_MIN_SECONDS:
+        status = "skipped: no time left"
     else:
-        remaining = ilp_seconds - (time.perf_counter() - start)
         choice, status = ilp_dag(problem, remaining, upper_bound=greedy_cost)
         if choice is not None:
             ilp_cost = dag_cost(choice, problem.roots)

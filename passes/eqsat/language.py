@@ -49,6 +49,7 @@ from egglog import (
     union,
 )
 
+from mirage_mlir.passes.eqsat.contraction_seed import matmul_chain_tree, seed_trees
 from mirage_mlir.passes.eqsat.graph_nn import STRUCTURED_KINDS
 from mirage_mlir.passes.eqsat.graph import (
     LETTERS,
@@ -304,19 +305,24 @@ def encode(
 ) -> Encoding:
     """Insert `graph` into an e-graph (a new one by default); shared nodes stay shared.
 
-    seed_contractions: also put greedy binary contraction orders beside every einsum of three
-    or more operands (contraction_seed); off where a test must see what the rules alone prove.
+    seed_contractions: also put cheaply found contraction orders beside every einsum of three
+    or more operands and every maximal chain of matmuls (contraction_seed); off where a test
+    must see what the rules alone prove.
     """
     egraph = egraph or EGraph()
     leaves: dict[tuple[str, str], TensorType] = {}
     terms: dict[int, Tensor] = {}
     facts: list = []
+    in_chain = {id(o) for n in graph.nodes() if n.kind == "matmul" for o in n.operands}
     for node in graph.nodes():
         terms[id(node)] = _encode_node(
             node, [terms[id(o)] for o in node.operands], leaves, facts
         )
         if seed_contractions and node.kind == "contract" and len(node.operands) > 2:
-            _seed_contraction_order(node, terms, leaves, facts)
+            _seed_contraction_order(node, seed_trees(node), terms, leaves, facts)
+        if seed_contractions and node.kind == "matmul" and id(node) not in in_chain:
+            tree = matmul_chain_tree(node)
+            _seed_contraction_order(node, [tree] if tree else [], terms, leaves, facts)
     from mirage_mlir.passes.eqsat.language_nn import shape_facts
 
     facts.extend(shape_facts(graph, terms))
@@ -326,11 +332,11 @@ def encode(
     return Encoding(egraph, outputs, leaves)
 
 
-def _seed_contraction_order(node: Node, terms: dict, leaves: dict, facts: list) -> None:
-    """Put greedy binary trees in the e-class of the n-ary einsum `node` (contraction_seed)."""
-    from mirage_mlir.passes.eqsat.contraction_seed import greedy_trees
-
-    for tree in greedy_trees(node):
+def _seed_contraction_order(
+    node: Node, trees: list[Node], terms: dict, leaves: dict, facts: list
+) -> None:
+    """Put `trees`, other orders of the contraction `node` (contraction_seed), in its e-class."""
+    for tree in trees:
         for part in Graph.of(tree).nodes():
             if id(part) not in terms:
                 terms[id(part)] = _encode_node(

@@ -1,10 +1,11 @@
-"""Greedy contraction orders seeded into the e-graph (passes/eqsat/contraction_seed.py).
+"""Contraction orders seeded into the e-graph (passes/eqsat/contraction_seed.py).
 
-The seeds are rewrites like any other: each greedy tree must compute the n-ary einsum it is
+The seeds are rewrites like any other: each seeded tree must compute the n-ary einsum it is
 put beside (checked in float64 on random networks, hyperedges, scalars and letters summed
 inside one factor included). And they must matter: when a limit stops saturation before the
 `contraction` ruleset reaches the root of a large network, the extracted plan is the best
-seed, not the n-ary loop nest.
+seed, not the n-ary loop nest; and the interval search makes a long matrix chain's plan the
+dynamic-programming optimum whatever the limits.
 """
 
 from __future__ import annotations
@@ -15,14 +16,35 @@ import numpy as np
 import opt_einsum
 import pytest
 
-from mirage_mlir.passes.eqsat import contraction_seed
+from mirage_mlir.passes.eqsat import contraction_seed, language
 from mirage_mlir.passes.eqsat.cost import contraction_flops
 from mirage_mlir.passes.eqsat.evaluate import evaluate, random_values
-from mirage_mlir.passes.eqsat.graph import Contract, Graph, Input
+from mirage_mlir.passes.eqsat.graph import LETTERS, Contract, Graph, Input
 from mirage_mlir.passes.eqsat.optimize import optimize_graph
 from mirage_mlir.passes.eqsat.saturate import Limits
 
 from test_eqsat_einsum import network_graph, random_network
+
+
+def chain_network(dims: list[int]) -> tuple[str, dict[str, int]]:
+    """The einsum of a chain of len(dims) - 1 matrices."""
+    letters = list(LETTERS[: len(dims)])
+    spec = ",".join(letters[k] + letters[k + 1] for k in range(len(dims) - 1))
+    return spec + "->" + letters[0] + letters[-1], dict(zip(letters, dims))
+
+
+def dp_chain_flops(dims: list[int]) -> int:
+    """The optimal parenthesisation's FLOPs (2 per multiply-add)."""
+    n = len(dims) - 1
+    best = [[0] * n for _ in range(n)]
+    for length in range(2, n + 1):
+        for i in range(n - length + 1):
+            j = i + length - 1
+            best[i][j] = min(
+                best[i][k] + best[k + 1][j] + 2 * dims[i] * dims[k + 1] * dims[j + 1]
+                for k in range(i, j)
+            )
+    return best[0][n - 1]
 
 
 def tree_flops(node) -> int:
@@ -46,14 +68,14 @@ def twelve_operand_network() -> tuple[str, dict[str, int]]:
 
 
 @pytest.mark.parametrize("standard", [True, False])
-def test_every_greedy_tree_computes_the_einsum(standard):
+def test_every_seeded_tree_computes_the_einsum(standard):
     rng = np.random.default_rng(3 if standard else 4)
     checked = 0
     for trial in range(40):
         spec, sizes = random_network(rng, max_operands=7, standard=standard)
         graph = network_graph(spec, sizes)
         (root,) = graph.outputs
-        trees = contraction_seed.greedy_trees(root)
+        trees = contraction_seed.seed_trees(root)
         if len(root.operands) < 3:
             assert trees == []
             continue
@@ -84,7 +106,7 @@ def test_a_stopped_saturation_still_extracts_the_best_seed(monkeypatch):
     graph = network_graph(spec, sizes)
     (root,) = graph.outputs
     loop_nest, _ = contraction_flops(spec, [o.shape for o in root.operands])
-    best_seed = min(tree_flops(t) for t in contraction_seed.greedy_trees(root))
+    best_seed = min(tree_flops(t) for t in contraction_seed.seed_trees(root))
     assert best_seed * 1000 < loop_nest
 
     stopped = Limits(iterations=2)
@@ -97,7 +119,7 @@ def test_a_stopped_saturation_still_extracts_the_best_seed(monkeypatch):
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * float(np.abs(want).max()))
 
     # Without the seeds, the same limits leave the n-ary loop nest in place.
-    monkeypatch.setattr(contraction_seed, "greedy_trees", lambda node: [])
+    monkeypatch.setattr(language, "seed_trees", lambda node: [])
     unseeded = optimize_graph(graph, target="flops", limits=stopped)
     assert unseeded.flops_after == loop_nest
 
@@ -114,3 +136,36 @@ def test_seeded_plan_is_within_reach_of_opt_einsums_exact_one():
     assert result.flops_after <= int(greedy.opt_cost)
     assert result.flops_after <= 2 * int(exact.opt_cost)
     assert math.isfinite(result.cost_after)
+
+
+def test_interval_tree_is_the_optimal_parenthesisation_of_random_chains():
+    rng = np.random.default_rng(5)
+    for trial in range(30):
+        dims = [int(d) for d in rng.integers(1, 60, size=int(rng.integers(4, 14)))]
+        spec, sizes = chain_network(dims)
+        (root,) = network_graph(spec, sizes).outputs
+        tree = contraction_seed.interval_tree(root)
+        assert tree_flops(tree) == dp_chain_flops(dims), (trial, dims)
+
+
+def test_a_100_matrix_chain_gets_the_dp_optimum_under_the_default_limits(monkeypatch):
+    """Longer than any einsum network (52 letters), the chain stays matmuls, and the chain
+    seed gives it the optimum that saturation alone does not reach within the limits."""
+    rng = np.random.default_rng(6)
+    dims = [int(d) for d in rng.integers(1, 257, size=101)]
+    mats = [Input(f"m{k}", (dims[k], dims[k + 1])) for k in range(100)]
+    expr = mats[0]
+    for m in mats[1:]:
+        expr = expr @ m
+    graph = Graph.of(expr)
+    limits = Limits(seconds=3.0)
+    result = optimize_graph(graph, target="flops", limits=limits)
+    assert result.flops_after == dp_chain_flops(dims)
+    values = random_values(graph, seed=2, low=0.5, high=1.5)
+    want = evaluate(graph, values, precision="f64")[0]
+    got = evaluate(result.graph, values, precision="f64")[0]
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+
+    monkeypatch.setattr(language, "matmul_chain_tree", lambda node: None)
+    unseeded = optimize_graph(graph, target="flops", limits=limits)
+    assert unseeded.flops_after > dp_chain_flops(dims)
