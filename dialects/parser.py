@@ -24,6 +24,11 @@ parser loses or hides information on torch-mlir output:
 * Errors raised while an op is built (an attribute that does not verify, an
   xDSL op parser that asserts) become located errors instead of escaping as
   bare Python exceptions.
+* Error positions.  xDSL reports a use of an undefined value at the end of
+  the file, and a dense literal whose element count disagrees with its type
+  at the token after the type.  Here the first is reported at the first use
+  of the value (when the function, or any op isolated from above, that uses
+  it ends), and the second at the literal.
 """
 
 from __future__ import annotations
@@ -48,8 +53,9 @@ from xdsl.dialects.builtin import (
     UnknownLoc,
 )
 from xdsl.ir import Attribute, Operation
-from xdsl.parser import Parser
+from xdsl.parser import Parser, UnresolvedOperand
 from xdsl.parser.attribute_parser import AttrParser
+from xdsl.traits import IsolatedFromAbove
 from xdsl.utils.exceptions import ParseError, VerifyException
 from xdsl.utils.lexer import Span
 from xdsl.utils.mlir_lexer import MLIRTokenKind
@@ -123,12 +129,18 @@ class MirageParser(Parser):
         self._line_starts: list[int] | None = None
         self._resource_names: dict[tuple[str, str], str] = {}
         self._op_start = 0
+        # Where each still-undefined value name was first used, and how many
+        # regions were open there.
+        self._first_uses: dict[str, tuple[Span[str], int]] = {}
+        self._region_depth = 0
 
     # -- op locations and errors while building ops --------------------------
 
     def parse_operation(self) -> Operation:
         start = self._current_token.span.start
         self._op_start = start
+        pending = set(self.forward_ssa_references)
+        depth = self._region_depth
         try:
             op = super().parse_operation()
         except (ParseError, LocatedVerifyException):
@@ -146,7 +158,53 @@ class MirageParser(Parser):
         if isinstance(op.location, UnknownLoc):
             line, column = self._line_and_column(start)
             op.location = FileLineColLoc(self._filename, IntAttr(line), IntAttr(column))
+        if op.has_trait(IsolatedFromAbove):
+            # Nothing outside an isolated op can define what its body uses,
+            # so a name first used in it and still undefined at its end is
+            # undefined for good.
+            self._raise_first_undefined_use(exclude=pending, deeper_than=depth)
         return op
+
+    # -- undefined values -----------------------------------------------------
+
+    def resolve_operand(self, operand: UnresolvedOperand, type: Attribute):
+        """xDSL's, noting where a name not defined yet is first used."""
+        name = operand.operand_name
+        if name not in self.ssa_values and name not in self.forward_ssa_references:
+            span = Span(operand.span.start, operand.span.end, self.lexer.input, self.line_offset)
+            self._first_uses[name] = (span, self._region_depth)
+        return super().resolve_operand(operand, type)
+
+    def parse_optional_region(self, arguments=None):
+        """xDSL's, counting the regions open (uses inside an op's regions are its own)."""
+        self._region_depth += 1
+        try:
+            return super().parse_optional_region(arguments)
+        finally:
+            self._region_depth -= 1
+
+    def _raise_first_undefined_use(
+        self, exclude: set[str] = frozenset(), deeper_than: int = -1
+    ) -> None:
+        """Raise at the earliest use of a value that no op or block defines.
+
+        Only names first used with more than `deeper_than` regions open (in
+        the regions of the op being finished, not among its operands) and not
+        in `exclude` (used before that op began) are considered: the others
+        may still be defined by the ops around it.
+        """
+        undefined = [
+            span
+            for name in self.forward_ssa_references
+            if name in self._first_uses and name not in exclude
+            for span, depth in [self._first_uses[name]]
+            if depth > deeper_than
+        ]
+        if undefined:
+            first = min(undefined, key=lambda span: span.start)
+            raise ParseError(first, f"use of undefined value {first.text}")
+
+    # -- op locations and errors while building ops (helpers) -----------------
 
     def _get_op_by_name(self, name: str) -> type[Operation]:
         op_type = self.ctx.get_optional_op(
@@ -202,6 +260,30 @@ class MirageParser(Parser):
             return _HexFloatElement(element.is_negative, element.value, element.span)
         return element
 
+    # -- dense literals -------------------------------------------------------
+
+    def parse_dense_int_or_fp_elements_attr(self, type):
+        """xDSL's, with a literal that disagrees with its type reported at the literal."""
+        # `<` is the current token: the literal starts at the token after it.
+        opening = self._current_token.span.end
+        try:
+            return super().parse_dense_int_or_fp_elements_attr(type)
+        except ParseError as error:
+            # xDSL checks the literal against its type only once both are read,
+            # and reports at the token after them; the literal is at fault.
+            if not error.msg.startswith(_LITERAL_MISMATCH) or (
+                error.span.start < self._current_token.span.start
+            ):
+                raise
+            content = self.lexer.input.content
+            start = opening + (len(content[opening:]) - len(content[opening:].lstrip()))
+            end = content.find(">", start)
+            end = self._end_of_line(start) if end == -1 else end
+            raise ParseError(
+                Span(start, max(end, start + 1), self.lexer.input, self.line_offset),
+                error.msg,
+            ) from None
+
     # -- resource names -------------------------------------------------------
 
     def _parse_dialect_resource_handle(
@@ -221,7 +303,14 @@ class MirageParser(Parser):
         if allow_implicit_module and self._current_token.kind == MLIRTokenKind.EOF:
             # Empty input (or only comments) is an empty module, as in MLIR.
             return ModuleOp([])
-        module = super().parse_module(allow_implicit_module)
+        try:
+            module = super().parse_module(allow_implicit_module)
+        except ParseError as error:
+            # xDSL's end-of-file check for values never defined (outside any
+            # isolated op) has no better place than the end: give it the use.
+            if error.msg.startswith("values used but not defined"):
+                self._raise_first_undefined_use()
+            raise
         self._restore_resource_names(module)
         return module
 
@@ -259,6 +348,13 @@ class MirageParser(Parser):
                     if new is not None:
                         table[name] = new
 
+
+#: Openings of xDSL's messages for a dense literal that disagrees with its type.
+_LITERAL_MISMATCH = (
+    "Shape mismatch in dense literal",
+    "Expected at least one element in the dense literal",
+    "Hex string in denseAttr",
+)
 
 _OP_NAME = re.compile(r'\s*(?:%[^=]*=\s*)?"?([A-Za-z_][\w$.]*)')
 

@@ -8,6 +8,10 @@ equal-batch 3-D one `linalg.batch_matmul`; other matmuls (batch broadcasting, ra
 reshape is a `tensor.collapse_shape` followed by a `tensor.expand_shape` through the coarsest
 common grouping of the two shapes, so a pure collapse or expand is one op.
 
+An f16 or bf16 product accumulates in f32 and is rounded once (the algebra's meaning, and what
+tensor cores do); linalg would accumulate in the result's type, so such a product is written
+as torch-mlir writes it: narrow operands into an f32 accumulator, then a `truncf` generic.
+
     %e = tensor.empty() : tensor<2x2xf32>
     %z = linalg.fill ins(%cst : f32) outs(%e : tensor<2x2xf32>) -> tensor<2x2xf32>
     %m = linalg.matmul ins(%b, %c : tensor<2x100xf32>, tensor<100x2xf32>) outs(%z : ...) -> ...
@@ -29,11 +33,12 @@ from xdsl.ir import SSAValue
 
 from mirage_mlir.dialects import linalg, mirage
 from mirage_mlir.dialects import tensor as fixed_tensor
-from mirage_mlir.passes.emit.emit_elementwise import is_float_value
+from mirage_mlir.passes.emit.emit_elementwise import cast_scalar, is_float_value
 from mirage_mlir.passes.emit.structured import (
     EmitError,
     affine_map,
     broadcast_map,
+    element_type,
     empty,
     filled,
     generic,
@@ -53,9 +58,10 @@ def emit_matmul(node: Node, operands: Sequence[SSAValue]) -> SSAValue:
     a, b = operands
     sa, sb = _shape(a), _shape(b)
     if len(sa) == len(sb) == 2 or (len(sa) == len(sb) == 3 and sa[0] == sb[0]):
-        init = filled(0.0, node.shape, node.dtype)
+        accumulator = _accumulator_dtype(node.dtype)
+        init = filled(0.0, node.shape, accumulator)
         op_class = linalg.MatmulOp if len(sa) == 2 else linalg.BatchMatmulOp
-        return op_class([a, b], [init]).results[0]
+        return _rounded(op_class([a, b], [init]).results[0], node)
     if not (is_float_value(a) and is_float_value(b)):
         raise EmitError(f"matmul of {a.type} and {b.type}: mirage.matmul needs float tensors")
     return mirage.MatmulOp(a, b, result_type=tensor_type(node.shape, node.dtype)).result
@@ -72,18 +78,40 @@ def emit_contract(node: Node, operands: Sequence[SSAValue]) -> SSAValue:
     maps = [affine_map(len(letters), [loop[c] for c in layout]) for layout in layouts]
     maps.append(affine_map(len(letters), [loop[c] for c in out]))
     iterators = ["parallel" if c in out else "reduction" for c in letters]
-    init = filled(0.0, node.shape, node.dtype)
+    accumulator = _accumulator_dtype(node.dtype)
+    init = filled(0.0, node.shape, accumulator)
     floating = is_float_value(operands[0])
     mul = arith.MulfOp if floating else arith.MuliOp
     add = arith.AddfOp if floating else arith.AddiOp
 
     def body(args: Sequence[SSAValue]) -> list[SSAValue]:
-        product = args[0]
-        for factor in args[1:-1]:
+        wide = element_type(accumulator)
+        factors = [cast_scalar(arg, wide) for arg in args[:-1]]
+        product = factors[0]
+        for factor in factors[1:]:
             product = mul(product, factor).result
         return [add(args[-1], product).result]
 
-    return generic(list(operands), [init], maps, iterators, body)[0]
+    return _rounded(generic(list(operands), [init], maps, iterators, body)[0], node)
+
+
+def _accumulator_dtype(dtype: str) -> str:
+    """The element type a product of `dtype` values accumulates in."""
+    return "f32" if dtype in ("f16", "bf16") else dtype
+
+
+def _rounded(value: SSAValue, node: Node) -> SSAValue:
+    """`value` (the accumulator) converted to `node`'s element type, when that is narrower."""
+    if _accumulator_dtype(node.dtype) == node.dtype:
+        return value
+    shape = node.shape
+    identity = affine_map(len(shape), range(len(shape)))
+    to = element_type(node.dtype)
+    init = empty(shape, node.dtype)
+    return generic(
+        [value], [init], [identity, identity], ["parallel"] * len(shape),
+        lambda args: [cast_scalar(args[0], to)],
+    )[0]
 
 
 def emit_transpose(node: Node, operands: Sequence[SSAValue]) -> SSAValue:

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from xdsl.builder import Builder, ImplicitBuilder
 from xdsl.dialects import func as func_dialect
-from xdsl.dialects.builtin import MemRefType, StringAttr, TensorType
+from xdsl.dialects.builtin import StringAttr, TensorType
 from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 from xdsl.transforms.dead_code_elimination import would_be_trivially_dead
@@ -54,6 +54,7 @@ from mirage_mlir.passes.emit.emit_nn import (
 from mirage_mlir.passes.emit.structured import EmitError, tensor_type
 from mirage_mlir.passes.eqsat.graph import Graph, Node
 from mirage_mlir.passes.eqsat.language_nn import causal_form
+from mirage_mlir.passes.recognize.effects import has_side_effects
 
 Emitter = Callable[[Node, Sequence[SSAValue]], SSAValue]
 
@@ -87,6 +88,8 @@ class Recognized(Protocol):
     func: func_dialect.FuncOp
     leaves: Mapping[str, SSAValue]
     opaque_ops: Mapping[str, tuple[Operation, int]]
+    output_positions: tuple[int, ...] | None
+    """Per graph output, its position among `func.return`'s operands (None: all, in order)."""
 
 
 class KernelGroup(Protocol):
@@ -109,20 +112,25 @@ def emit_function(
     ret = block.last_op
     if not isinstance(ret, func_dialect.ReturnOp):
         raise EmitError(f"@{recognized.func.sym_name.data} does not end in func.return")
-    if len(ret.operands) != len(graph.outputs):
+    positions = getattr(recognized, "output_positions", None)
+    if positions is None:
+        positions = tuple(range(len(ret.operands)))
+    if len(positions) != len(graph.outputs):
         raise EmitError(
             f"the graph has {len(graph.outputs)} outputs, the function returns "
-            f"{len(ret.operands)} values"
+            f"{len(positions)} tensors"
         )
     state = _Emission(recognized, graph)
     units = schedule(graph, kernels)
     with ImplicitBuilder(Builder(InsertPoint.before(ret))):
         for nodes, template in units:
             state.emit_unit(nodes, template)
-    results = [state.values[id(o)] for o in graph.outputs]
-    for index, (new, old) in enumerate(zip(results, ret.operands)):
+    results = list(ret.operands)
+    for position, output in zip(positions, graph.outputs):
+        new, old = state.values[id(output)], ret.operands[position]
         if new.type != old.type:
-            raise EmitError(f"output #{index} has type {new.type}, the function returns {old.type}")
+            raise EmitError(f"output #{position} has type {new.type}, the function returns {old.type}")
+        results[position] = new
     ret.operands = results
     eliminate_dead_code(block)
 
@@ -142,15 +150,12 @@ def _removable(op: Operation) -> bool:
     """Whether erasing `op` (its results unused) changes nothing observable.
 
     xDSL 0.74 declares no memory effects for linalg ops, so it never erases them; in
-    destination-passing style on tensors (no memref operand) they only produce their results.
+    destination-passing style on tensors (no memref operand) they only produce their results,
+    unless their body has effects of its own (a call).
     """
     if would_be_trivially_dead(op):
         return True
-    return (
-        op.dialect_name() == "linalg"
-        and bool(op.results)
-        and not any(isinstance(v.type, MemRefType) for v in op.operands)
-    )
+    return op.dialect_name() == "linalg" and bool(op.results) and not has_side_effects(op)
 
 
 def schedule(

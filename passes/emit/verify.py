@@ -2,8 +2,16 @@
 
 The original runs through MLIR's JIT (`mirage_mlir.execute_mlir`, linalg only), the optimised
 one through the NumPy semantics of mirage + linalg (`interpreters.mirage.run_function`).
-Float inputs are uniform in [-1, 1); integer inputs are small non-negative ints; i1 inputs
-are random booleans. Results must agree within `atol + rtol * |expected|` elementwise.
+Float inputs are uniform in [-1, 1) (bf16 inputs rounded to bf16 and held as float32, as the
+interpreter holds them); integer inputs are small non-negative ints; i1 inputs are random
+booleans. Results must agree within `atol + rtol * |expected|` elementwise, with both
+tolerances 1e-4 for f32 and f64 outputs and 8 units in the last place at 1.0 for the narrow
+floats: 2**-7 (about 7.8e-3) for f16 and 2**-4 (6.25e-2) for bf16, whose rounding at every
+stage of the original differs from a reordered program's by a few units.
+
+MLIR's execution engine cannot take bf16 arrays at a function's boundary, so a bf16 function
+is run through a wrapper that takes and returns f32 and converts at its boundary (the
+function itself still runs in bf16).
 """
 
 from __future__ import annotations
@@ -13,16 +21,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from xdsl.dialects import arith, func
+from xdsl.dialects import arith, func, tensor
 from xdsl.dialects.builtin import (
     AnyFloat,
+    BFloat16Type,
     DenseIntOrFPElementsAttr,
     DenseResourceAttr,
     IntegerType,
     ModuleOp,
     TensorType,
 )
-from xdsl.ir import Attribute
+from xdsl.ir import Attribute, SSAValue
 
 from mirage_mlir.passes.emit.structured import EmitError
 
@@ -41,6 +50,10 @@ class Verification:
 
 _FLOAT_DTYPES = {16: np.float16, 32: np.float32, 64: np.float64}
 
+#: (rtol, atol) by the element type of an output.
+_TOLERANCES = {"f16": (2.0**-7, 2.0**-7), "bf16": (2.0**-4, 2.0**-4)}
+_DEFAULT_TOLERANCE = (1e-4, 1e-4)
+
 
 def random_arguments(fn: func.FuncOp, seed: int = 0) -> list[np.ndarray]:
     """Random arrays for every argument of `fn` (static tensor types only)."""
@@ -58,6 +71,10 @@ def _random_array(rng: np.random.Generator, arg_type: Attribute, what: str) -> n
     if any(d < 0 for d in shape):
         raise VerificationError(f"{what}: cannot make random values of dynamic type {arg_type}")
     elem = arg_type.get_element_type()
+    if isinstance(elem, BFloat16Type):
+        from mirage_mlir.interpreters.mirage_numpy import round_to_bfloat16
+
+        return round_to_bfloat16(rng.uniform(-1.0, 1.0, shape).astype(np.float32))
     if isinstance(elem, AnyFloat):
         dtype = _FLOAT_DTYPES.get(elem.bitwidth, np.float32)
         return rng.uniform(-1.0, 1.0, shape).astype(dtype)
@@ -75,15 +92,15 @@ def verify_function(
     optimized: ModuleOp,
     name: str,
     seed: int = 0,
-    rtol: float = 1e-4,
-    atol: float = 1e-4,
+    rtol: float | None = None,
+    atol: float | None = None,
 ) -> Verification:
     """Run @name of the original text and of the optimised module on the same random inputs.
 
-    Raises VerificationError naming the function, the output, the largest absolute error
-    and the tolerance when they differ.
+    The tolerances default to those of each output's element type (see the module
+    docstring). Raises VerificationError naming the function, the output, the largest
+    absolute error and the tolerance when they differ.
     """
-    from mirage_mlir import execute_mlir
 
     fn = next(
         (op for op in optimized.walk() if isinstance(op, func.FuncOp) and op.sym_name.data == name),
@@ -92,25 +109,120 @@ def verify_function(
     if fn is None:
         raise VerificationError(f"@{name}: no such function in the optimised module")
     arrays = random_arguments(fn, seed)
-    expected = execute_mlir(original_text, *arrays, function=name)
+    expected = run_original(original_text, name, arrays)
     got = run_with_weights(optimized, name, [a.copy() for a in arrays])
     if len(got) != len(expected):
         raise VerificationError(
             f"@{name}: the optimised function returns {len(got)} values, the original {len(expected)}"
         )
     errors = []
+    outputs = fn.function_type.outputs.data
     for index, (g, e) in enumerate(zip(got, expected)):
-        errors.append(_compare(name, index, np.asarray(g), np.asarray(e), rtol, atol))
+        default_rtol, default_atol = _tolerance(outputs[index] if index < len(outputs) else None)
+        errors.append(_compare(
+            name,
+            index,
+            np.asarray(g),
+            np.asarray(e),
+            default_rtol if rtol is None else rtol,
+            default_atol if atol is None else atol,
+        ))
     return Verification(name, tuple(errors))
+
+
+def _tolerance(output_type: Attribute | None) -> tuple[float, float]:
+    if isinstance(output_type, TensorType):
+        from mirage_mlir.passes.recognize.constants import static_tensor_type
+
+        typed = static_tensor_type(output_type)
+        if typed is not None:
+            return _TOLERANCES.get(typed[1], _DEFAULT_TOLERANCE)
+    return _DEFAULT_TOLERANCE
+
+
+def run_original(original_text: str, name: str, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Run @name of `original_text` through MLIR's execution engine (bf16 through a wrapper)."""
+    from mirage_mlir import execute_mlir
+
+    from mirage_mlir.dialects.context import parse_mlir, print_mlir
+
+    if "bf16" not in original_text:  # the common case: no second parse
+        return execute_mlir(original_text, *arrays, function=name)
+    module = parse_mlir(original_text)
+    fn = next(
+        (op for op in module.walk() if isinstance(op, func.FuncOp) and op.sym_name.data == name),
+        None,
+    )
+    if fn is None or not any(_is_bf16(t) for t in _boundary_types(fn)):
+        return execute_mlir(original_text, *arrays, function=name)
+    wrapper = _f32_boundary(fn)
+    module.body.block.add_op(wrapper)
+    return execute_mlir(print_mlir(module), *arrays, function=wrapper.sym_name.data)
+
+
+def _boundary_types(fn: func.FuncOp) -> list[Attribute]:
+    return [*fn.function_type.inputs.data, *fn.function_type.outputs.data]
+
+
+def _is_bf16(value_type: Attribute) -> bool:
+    return isinstance(value_type, TensorType) and isinstance(
+        value_type.get_element_type(), BFloat16Type
+    )
+
+
+def _f32_boundary(fn: func.FuncOp) -> func.FuncOp:
+    """A function calling `fn` whose bf16 tensor arguments and results are f32 instead."""
+    from xdsl.builder import ImplicitBuilder
+    from xdsl.dialects.builtin import Float32Type
+    from xdsl.ir import Block, Region
+
+    from mirage_mlir.passes.emit.emit_elementwise import cast_scalar
+    from mirage_mlir.passes.emit.structured import affine_map, generic
+
+    def widened(value_type: Attribute) -> Attribute:
+        if _is_bf16(value_type):
+            assert isinstance(value_type, TensorType)
+            return TensorType(Float32Type(), value_type.get_shape())
+        return value_type
+
+    def converted(value: SSAValue, to: Attribute) -> SSAValue:
+        if value.type == to:
+            return value
+        assert isinstance(to, TensorType)
+        shape = tuple(to.get_shape())
+        identity = affine_map(len(shape), list(range(len(shape))))
+        init = tensor.EmptyOp([], to).tensor
+        element = to.get_element_type()
+        (result,) = generic(
+            [value], [init], [identity, identity], ["parallel"] * len(shape),
+            lambda args: [cast_scalar(args[0], element)],
+        )
+        return result
+
+    inputs = list(fn.function_type.inputs.data)
+    outputs = list(fn.function_type.outputs.data)
+    block = Block(arg_types=[widened(t) for t in inputs])
+    with ImplicitBuilder(block):
+        args = [converted(a, t) for a, t in zip(block.args, inputs)]
+        call = func.CallOp(fn.sym_name.data, args, outputs)
+        func.ReturnOp(*[converted(r, widened(t)) for r, t in zip(call.results, outputs)])
+    return func.FuncOp(
+        f"{fn.sym_name.data}__f32_boundary",
+        ([widened(t) for t in inputs], [widened(t) for t in outputs]),
+        Region(block),
+    )
 
 
 def run_with_weights(module: ModuleOp, name: str, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Run @name by the NumPy semantics of mirage + linalg, with weights and 0-d constants.
 
     The mirage interpreter's `arith.constant` reads neither `dense_resource` weights nor
-    0-d tensor literals (`dense<1.0> : tensor<f32>`); both are decoded here.
+    0-d tensor literals (`dense<1.0> : tensor<f32>`); both are decoded here. It also has no
+    `arith.uitofp` (torch-mlir's bool -> float), `tensor.extract` nor `cf.assert` (an
+    embedding lookup's gather and bounds checks), which are given here.
     """
-    from xdsl.interpreter import impl, register_impls
+    from xdsl.dialects import cf
+    from xdsl.interpreter import InterpretationError, impl, register_impls
 
     from mirage_mlir.interpreters.mirage import mirage_interpreter
     from mirage_mlir.interpreters.mirage_elementwise import TensorArithFunctions
@@ -124,6 +236,32 @@ def run_with_weights(module: ModuleOp, name: str, arrays: Sequence[np.ndarray]) 
                 # The inherited method is the @impl wrapper: it returns an OpImplResult.
                 return super().run_constant(interpreter, op, args).values
             return (value,)
+
+        @impl(arith.UIToFPOp)
+        def run_uitofp(self, interpreter: Any, op: arith.UIToFPOp, args: Any) -> Any:
+            from mirage_mlir.interpreters.mirage_elementwise import cast_to
+
+            source = op.input.type
+            value = np.asarray(args[0])
+            if isinstance(source, IntegerType) and source.width.data > 1:
+                # The bits as an unsigned number.
+                value = value.astype(np.int64) % (1 << source.width.data)
+            return (cast_to(value, op.result.type),)
+
+        @impl(tensor.ExtractOp)
+        def run_extract(self, interpreter: Any, op: tensor.ExtractOp, args: Any) -> Any:
+            # Indices may be arrays (a body run on whole tensors at once): a gather.
+            source, *indices = args
+            array = np.asarray(source.data if hasattr(source, "data") else source)
+            if hasattr(source, "shape") and array.ndim == 1 and len(source.shape) > 1:
+                array = array.reshape(source.shape)
+            return (array[tuple(np.asarray(i, dtype=np.int64) for i in indices)],)
+
+        @impl(cf.AssertOp)
+        def run_assert(self, interpreter: Any, op: cf.AssertOp, args: Any) -> Any:
+            if not np.all(args[0]):
+                raise InterpretationError(f"assertion failed: {op.msg.data}")
+            return ()
 
     interpreter = mirage_interpreter(module)
     interpreter.register_implementations(_Constants(), override=True)
@@ -167,7 +305,8 @@ def _compare(
         )
     g, e = got.astype(np.float64), expected.astype(np.float64)
     same_specials = (np.isnan(g) == np.isnan(e)) & ((g == e) | np.isfinite(e))
-    diff = np.where(np.isfinite(e) & np.isfinite(g), np.abs(g - e), 0.0)
+    with np.errstate(invalid="ignore"):  # inf - inf where both are the same infinity
+        diff = np.where(np.isfinite(e) & np.isfinite(g), np.abs(g - e), 0.0)
     error = float(diff.max()) if diff.size else 0.0
     close = same_specials & (diff <= atol + rtol * np.abs(np.where(np.isfinite(e), e, 0.0)))
     if not close.all():

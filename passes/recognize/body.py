@@ -34,6 +34,7 @@ from mirage_mlir.passes.recognize.constants import (
     round_to,
     scalar_constant,
 )
+from mirage_mlir.passes.recognize.contraction import narrow_product
 from mirage_mlir.passes.recognize.state import Unrecognized
 
 Term = Union[Node, Scalar]
@@ -151,7 +152,7 @@ class BodyTranslator:
             source = self.term(op.operands[0])
             if isinstance(source, Scalar):
                 return Scalar(round_to(source.value, dtype), dtype)
-            return cast(source, dtype)
+            return narrow_product(source, dtype) or cast(source, dtype)
         if name in ("arith.cmpf", "arith.cmpi"):
             table = CMPF_PREDICATES if name == "arith.cmpf" else CMPI_PREDICATES
             predicate = op.predicate.value.data  # type: ignore[attr-defined]

@@ -10,6 +10,12 @@ the product into the accumulator) computes an einsum whose letters are its loops
 Structured ops accumulate into their `outs` operand. torch-mlir fills it with the identity
 (0 for a sum, -inf for a max), which is dropped; any other init is combined with the result by
 one elementwise op, so `C + A @ B` stays exactly that.
+
+Narrow floats: torch-mlir writes an f16 (or bf16) product as a matmul of f16 operands into an
+f32 accumulator, then a `truncf` back to f16. linalg casts the operands to the accumulator's
+type first, so the matmul is the product of the widened operands; rounded back to f16, that is
+the algebra's f16 product (which accumulates in f32, as tensor cores do), and `narrow_product`
+recognises it as such, so chains of f16 products can be reordered like f32 ones.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from mirage_mlir.passes.eqsat.graph import (
     Full,
     MatMul,
     Node,
+    cast,
 )
 from mirage_mlir.passes.recognize.maps import map_dims
 from mirage_mlir.passes.recognize.state import RecognitionState, Unrecognized, reshape
@@ -60,6 +67,46 @@ def accumulate(state: RecognitionState, result: Node, init: SSAValue, reduction:
     if is_identity(init_node, reduction):
         return result
     return Elementwise(COMBINE[reduction], (result, init_node))
+
+
+#: Float types whose products the algebra accumulates in f32 and rounds once.
+NARROW_FLOATS = ("f16", "bf16")
+
+
+def widened(node: Node, dtype: str) -> Node:
+    """`node` converted to the float type `dtype` when it is a narrower float (linalg's
+    operand cast before a multiply-accumulate); `node` itself otherwise."""
+    if node.dtype == dtype:
+        return node
+    if node.dtype in NARROW_FLOATS and dtype in ("f32", "f64"):
+        return cast(node, dtype)
+    raise Unrecognized(f"a product of {node.dtype} operands into a {dtype} result")
+
+
+def narrow_product(source: Node, dtype: str) -> Node | None:
+    """`source` rounded to `dtype`, as one product in `dtype`, or None if it is not one.
+
+    `source` must be an f32 MatMul or Contract (possibly reshaped) whose operands are all
+    widened from `dtype`, a narrow float; the init must have been the identity (an added
+    init is summed in f32 before rounding, which one narrow product does not say).
+    """
+    if dtype not in NARROW_FLOATS or source.dtype != "f32":
+        return None
+    product, shape = source, None
+    if product.kind == "reshape":
+        product, shape = product.operands[0], source.shape
+    if product.kind not in ("matmul", "contract"):
+        return None
+    narrow = []
+    for operand in product.operands:
+        if operand.kind != "cast" or operand.operands[0].dtype != dtype:
+            return None
+        narrow.append(operand.operands[0])
+    if product.kind == "matmul":
+        term: Node = MatMul(*narrow)
+    else:
+        term = Contract(tuple(narrow), product.attrs[0])
+    return term if shape is None else reshape(term, shape)
 
 
 def einsum(

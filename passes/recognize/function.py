@@ -6,7 +6,10 @@ term of the tensor algebra (passes/eqsat/graph.py): block arguments become `Inpu
 of named.py, tensor_ops.py and generic.py. An op (or one result of an op) the algebra does not
 model becomes an `Opaque` node whose operands are the terms of the op's tensor operands, so
 the graph around it is still optimised; its other operands (scalars, index values) stay what
-they are in the function, and re-emission clones the op.
+they are in the function, and re-emission clones the op. An op with side effects (effects.py)
+is never cloned: each of its tensor results becomes an Opaque leaf with no operands, so it
+stays exactly where it is, reading the values the original ops before it compute
+(pinned.py).
 
     func.func @main(%arg0: tensor<100x2xf32>, %arg1: tensor<2x100xf32>, ...) {
       %0 = tensor.empty() : tensor<100x100xf32>
@@ -14,7 +17,8 @@ they are in the function, and re-emission clones the op.
       %2 = linalg.matmul ins(%arg0, %arg1 : ...) outs(%1 : ...)     ->  arg0 @ arg1
       ...
 
-The graph's outputs are the operands of `func.return`, in order. Compile-time causal masks
+The graph's outputs are the tensor operands of `func.return`, in order (a returned scalar
+stays what the function computes it to be). Compile-time causal masks
 (index arithmetic reading no argument) are then named as mask leaves (masks.py).
 """
 
@@ -33,8 +37,10 @@ from xdsl.ir import Operation, OpResult, SSAValue
 from mirage_mlir.dialects.linalg import GenericOp
 from mirage_mlir.passes.eqsat.graph import Graph, GraphError, Input, Node
 from mirage_mlir.passes.recognize.constants import static_tensor_type
+from mirage_mlir.passes.recognize.effects import has_side_effects
 from mirage_mlir.passes.recognize.generic import recognize_generic
 from mirage_mlir.passes.recognize.named import is_named, named_terms
+from mirage_mlir.passes.recognize.pinned import pin, substitute_pinned
 from mirage_mlir.passes.recognize.state import (
     RecognitionError,
     RecognitionState,
@@ -55,6 +61,8 @@ class RecognizedFunction:
     `compute_ops` counts the function's compute ops: each linalg op except a fill of a
     `tensor.empty`, plus each other op that became opaque (the kernels before optimisation).
     `opaque_reasons` says, per Opaque node, why its op was not modelled.
+    `output_positions` gives, per graph output, its position among `func.return`'s operands
+    (None: every operand, in order).
     """
 
     func: FuncOp
@@ -64,6 +72,7 @@ class RecognizedFunction:
     constant_values: dict[str, np.ndarray]
     compute_ops: int
     opaque_reasons: dict[str, str] = field(default_factory=dict)
+    output_positions: tuple[int, ...] | None = None
 
 
 def opaque_operands(op: Operation) -> list[SSAValue]:
@@ -117,7 +126,7 @@ def recognize_function(func: FuncOp) -> RecognizedFunction:
     """The term graph of `func` (see the module docstring).
 
     Raises RecognitionError, naming the place, for a function the graph cannot hold at all:
-    several blocks, arguments or results that are tensors of dynamic shape, non-tensor results.
+    several blocks, arguments or results that are tensors of dynamic shape.
     """
     if func.body.blocks.first is None or func.body.blocks.first is not func.body.blocks.last:
         raise RecognitionError(f"{location_of(func)}: @{func.sym_name.data} must have one block")
@@ -140,17 +149,26 @@ def recognize_function(func: FuncOp) -> RecognizedFunction:
         inputs.append(node)
 
     compute_ops = 0
+    pinned: dict[int, Node] = {}
     outputs: list[Node] | None = None
+    positions: tuple[int, ...] = ()
     for op in block.ops:
         state.number(op)
         if isinstance(op, func_dialect.ReturnOp):
-            outputs = [_output(state, op, v) for v in op.operands]
+            positions = tuple(
+                i for i, v in enumerate(op.operands) if isinstance(v.type, TensorType)
+            )
+            outputs = [state.node(op.operands[i]) for i in positions]
             break
         linalg_compute = op.name.startswith("linalg.") and not _is_fill_of_empty(op)
         compute_ops += linalg_compute
         if isinstance(op, tensor.EmptyOp) or not any(
             isinstance(r.type, TensorType) for r in op.results
         ):
+            continue
+        if has_side_effects(op):
+            pin(state, op, pinned)
+            compute_ops += not linalg_compute
             continue
         if _record(state, op, _terms(state, op)) and not linalg_compute:
             compute_ops += 1
@@ -160,16 +178,12 @@ def recognize_function(func: FuncOp) -> RecognizedFunction:
 
     return fold_causal_masks(RecognizedFunction(
         func=func,
-        graph=Graph(tuple(inputs), tuple(outputs)),
+        graph=substitute_pinned(Graph(tuple(inputs), tuple(outputs)), pinned),
         leaves=state.leaves,
         opaque_ops=state.opaque_ops,
         constant_values=state.constant_values,
         compute_ops=compute_ops,
         opaque_reasons=state.opaque_reasons,
+        output_positions=positions,
     ))
 
-
-def _output(state: RecognitionState, op: Operation, value: SSAValue) -> Node:
-    if not isinstance(value.type, TensorType):
-        raise RecognitionError(f"{location_of(op)}: a returned value of type {value.type} is not a tensor")
-    return state.node(value)

@@ -13,6 +13,9 @@ A generic is classified per result by its iterator types, indexing maps and body
     output map does (torch-mlir's `(d0, d1, d2) -> (d0, d1, 0)`);
   the init is dropped when it is the identity, and combined elementwise otherwise.
 
+An op whose iteration space is empty (a loop of size 0: a reduction over no elements, a batch
+of no rows) never runs its body: each result is its init, whatever the body says.
+
 A result that fits none of these (softmax's i64 argmax, which reads `linalg.index`) is reported
 as unrecognised on its own; the op's other results are still terms.
 
@@ -72,6 +75,10 @@ def recognize_generic(state: RecognitionState, op: GenericOp) -> list[Node | Unr
     reductions = [k for k, it in enumerate(iterators) if it == IteratorType.REDUCTION]
     if any(it not in (IteratorType.PARALLEL, IteratorType.REDUCTION) for it in iterators):
         raise Unrecognized("a loop that is neither parallel nor a reduction")
+    if 0 in sizes:
+        # Modelling the body instead would give the algebra a max over no elements, which
+        # has no value without the init (and softmax or attention rules would then match).
+        return [state.node(v) for v in op.outputs]
 
     block = op.body.block
     count = len(op.inputs)

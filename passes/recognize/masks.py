@@ -21,20 +21,34 @@ import math
 from dataclasses import replace
 
 import numpy as np
+from xdsl.dialects.builtin import TensorType
 
 from mirage_mlir.passes.eqsat.evaluate import evaluate
 from mirage_mlir.passes.eqsat.graph import Graph, GraphError, Node, Reshape, make_node
 from mirage_mlir.passes.eqsat.language_nn import causal_form, causal_mask_leaf
+from mirage_mlir.passes.recognize.effects import has_side_effects
 from mirage_mlir.passes.recognize.function import RecognizedFunction
 
 #: The largest value (in elements) a folded subgraph may hold anywhere.
 MAX_FOLD_ELEMENTS = 16 * 1024 * 1024
 
 
-def _input_free(graph: Graph, known: dict[str, np.ndarray]) -> dict[int, bool]:
-    """Per node: whether its value is known at compile time (it reads no function input)."""
+def _input_free(recognized: RecognizedFunction) -> dict[int, bool]:
+    """Per node: whether its value is known at compile time (it reads no function input).
+
+    The result of an op with side effects is not: evaluating it would run the effect (a
+    call, a load) at compile time, and folding it could drop the op's place in the program.
+    """
+    known = recognized.constant_values
     free: dict[int, bool] = {}
-    for node in graph.nodes():
+    for node in recognized.graph.nodes():
+        if node.kind == "opaque" and node.attrs[0] in recognized.opaque_ops and not node.operands:
+            op, _ = recognized.opaque_ops[node.attrs[0]]
+            # A leaf reading tensors the graph does not see (an op with side effects, or a
+            # value such an op reads) is not compile-time.
+            if has_side_effects(op) or any(isinstance(v.type, TensorType) for v in op.operands):
+                free[id(node)] = False
+                continue
         if node.kind == "input":
             free[id(node)] = False
         elif node.kind == "constant":
@@ -97,7 +111,7 @@ def fold_causal_masks(recognized: RecognizedFunction) -> RecognizedFunction:
     from mirage_mlir.passes.recognize.reference import opaque_evaluators
 
     graph = recognized.graph
-    free = _input_free(graph, recognized.constant_values)
+    free = _input_free(recognized)
     candidates = [
         node
         for node in _candidates(graph, free)

@@ -22,7 +22,7 @@ from xdsl.ir import Operation
 from mirage_mlir.dialects import linalg
 from mirage_mlir.passes.eqsat.graph import Elementwise, Full, Node, Transpose, broadcast
 from mirage_mlir.passes.recognize.constants import scalar_constant, static_tensor_type
-from mirage_mlir.passes.recognize.contraction import accumulate, einsum
+from mirage_mlir.passes.recognize.contraction import accumulate, einsum, widened
 from mirage_mlir.passes.recognize.state import RecognitionState, Unrecognized, reshape
 
 #: Named elementwise linalg ops -> the algebra's elementwise op.
@@ -93,9 +93,7 @@ def named_terms(state: RecognitionState, op: Operation) -> list[Node]:
 
 def _matmul(state: RecognitionState, op: Operation, shape, dtype: str) -> Node:
     """A (batched) matmul: MatMul, or the einsum of non-default maps, plus a non-zero init."""
-    a, b = (state.node(v) for v in op.inputs)
-    if a.dtype != dtype or b.dtype != dtype:
-        raise Unrecognized(f"'{op.name}' with operands of another element type than its result")
+    a, b = (widened(state.node(v), dtype) for v in op.inputs)
     maps = op.properties.get("indexing_maps")
     if maps is None:
         maps = type(op).default_indexing_maps()

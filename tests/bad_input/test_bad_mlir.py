@@ -65,28 +65,33 @@ MALFORMED = {
         4,
     ),
     "missing-terminator-type": ("func.func @main(%a: tensor<2xf32>) -> tensor<2xf32> {\n  func.return %a :\n}\n", 3),
+    "undefined-value-in-region": (
+        "#m = affine_map<(d0) -> (d0)>\n"
+        "func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {\n"
+        "  %e = tensor.empty() : tensor<4xf32>\n"
+        '  %r = linalg.generic {indexing_maps = [#m, #m], iterator_types = ["parallel"]} '
+        "ins(%a : tensor<4xf32>) outs(%e : tensor<4xf32>) {\n"
+        "  ^bb0(%x: f32, %y: f32):\n    %s = arith.addf %x, %ghost : f32\n"
+        "    linalg.yield %s : f32\n  } -> tensor<4xf32>\n"
+        "  func.return %r : tensor<4xf32>\n}\n"
+        "func.func @other(%a: tensor<4xf32>) -> tensor<4xf32> {\n  func.return %a : tensor<4xf32>\n}\n",
+        6,
+    ),
+    "dense-empty-literal": (
+        "func.func @main() -> tensor<2xf32> {\n"
+        "  %c = arith.constant dense<> : tensor<2xf32>\n"
+        "  func.return %c : tensor<2xf32>\n}\n",
+        2,
+    ),
     "not-mlir": ("def forward(self, x):\n    return x @ x\n", 1),
     "stray-bytes": ("func.func @main() {\n  func.return\n}\n}\n", 4),
 }
 
-
-#: Cases whose message lands on the wrong line: open bugs, kept as strict xfails.
-MISPLACED = {
-    "dense-wrong-count": "the error points at the token after the dense literal (3:3), not at the literal",
-    "undefined-value": "the error points at the end of the file (6:1), not at the use of %nothere",
-}
+#: name -> column of the error, where the column is part of what is tested.
+COLUMNS = {"dense-wrong-count": 29, "undefined-value": 15, "undefined-value-in-region": 25}
 
 
-def _cases():
-    return [
-        pytest.param(name, marks=[pytest.mark.xfail(strict=True, reason=MISPLACED[name])])
-        if name in MISPLACED
-        else name
-        for name in sorted(MALFORMED)
-    ]
-
-
-@pytest.mark.parametrize("name", _cases())
+@pytest.mark.parametrize("name", sorted(MALFORMED))
 def test_malformed_input_is_one_located_error(name, tmp_path, capsys):
     text, line = MALFORMED[name]
     path = tmp_path / f"{name}.mlir"
@@ -98,6 +103,49 @@ def test_malformed_input_is_one_located_error(name, tmp_path, capsys):
     located = re.findall(rf"{re.escape(str(path))}:(\d+):(\d+)", captured.err)
     assert located, captured.err
     assert int(located[0][0]) == line, captured.err
+    if name in COLUMNS:
+        assert int(located[0][1]) == COLUMNS[name], captured.err
+
+
+def test_undefined_value_is_located_in_its_chunk_of_a_split_input(tmp_path, capsys):
+    path = tmp_path / "split.mlir"
+    path.write_text(
+        "func.func @first() {\n  func.return\n}\n// -----\n"
+        + MALFORMED["undefined-value"][0]
+    )
+    status = main([str(path), "--split-input-file", "-p", "eqsat-optimize"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert f"{path}:8:15: error: use of undefined value %nothere" in captured.err
+
+
+@pytest.mark.parametrize("use", ["func.return %later : f32", "isolated"])
+def test_a_value_used_in_a_later_block_before_its_definition_still_parses(tmp_path, capsys, use):
+    """Forward references are legal across blocks: only names never defined are errors, also
+    when the use is an operand of an op isolated from above (checked at that op's end)."""
+    if use == "isolated":
+        use = (
+            '%k = "mirage.kernel"(%later) ({\n'
+            "  ^bb0(%x: f32):\n"
+            '    "mirage.yield"(%x) : (f32) -> ()\n'
+            "  }) : (f32) -> f32\n"
+            "  func.return %k : f32"
+        )
+    path = tmp_path / "forward.mlir"
+    path.write_text(
+        "func.func @main(%a: f32) -> f32 {\n"
+        "  cf.br ^bb2\n"
+        "^bb1:\n"
+        f"  {use}\n"
+        "^bb2:\n"
+        "  %later = arith.addf %a, %a : f32\n"
+        "  cf.br ^bb1\n"
+        "}\n"
+    )
+    status = main([str(path), "--disable-verify"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    assert "%later" in captured.out
 
 
 def test_invalid_utf8_is_refused_cleanly(tmp_path, capsys):
