@@ -28,6 +28,7 @@ lit: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/optimisation_time.py
+	$(PY) benchmarks/einsum_planning.py
 	$(PY) benchmarks/examples_optimisation.py
 	$(PY) benchmarks/cpu_speed.py
 	$(PY) benchmarks/compile_cache.py

@@ -76,9 +76,10 @@ TREE_EXACT_RATE = 1.5e-9
 FUSE_RATE = 1e-5
 
 #: Seconds per factor cubed of seeding one einsum network's contraction orders (two greedy
-#: searches of O(n^3) steps, contraction_seed.py: 2.0 s for 64 factors, 0.3 s for 32), and
-#: per matrix cubed for a chain of matmuls (an O(n^3) dynamic programme: 0.3 s for 200).
-SEED_NETWORK_RATE = 10e-6
+#: searches and one dynamic programme over runs, each O(n^3) steps, contraction_seed.py:
+#: 0.05 s for 32 factors; twice that allowed), and per matrix cubed for a chain of matmuls
+#: (an O(n^3) dynamic programme: 0.3 s for 200).
+SEED_NETWORK_RATE = 3e-6
 SEED_CHAIN_RATE = 0.05e-6
 
 

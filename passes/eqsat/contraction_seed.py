@@ -31,6 +31,7 @@ contraction, exactly as the ruleset's splits do, so the FLOP counts are comparab
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Sequence
 
 from mirage_mlir.passes.eqsat.graph import Contract, MatMul, Node
@@ -76,10 +77,18 @@ def _network(node: Contract) -> tuple[list[tuple[Node, str]], str, dict[str, int
 def greedy_tree(node: Contract, rule: str = "flops") -> Node:
     """A greedy tree of binary `Contract`s equal to `node` (three or more operands)."""
     factors, out, sizes = _network(node)
+    # How many of the current factors (and the output) hold each letter: a letter of a pair
+    # is kept when someone besides the pair still holds it.
+    holders = Counter(out)
+    for _, layout in factors:
+        holders.update(set(layout))
     while len(factors) > 2:
-        i, j, kept = _cheapest_pair(factors, out, sizes, rule)
+        i, j, kept = _cheapest_pair(factors, holders, sizes, rule)
         (a, la), (b, lb) = factors[i], factors[j]
         merged = Contract((a, b), f"{la},{lb}->{kept}")
+        holders.subtract(set(la))
+        holders.subtract(set(lb))
+        holders.update(kept)
         # The result takes the place of the pair's first factor (i < j), so the factors keep
         # the einsum's order and a chain's last step reads (left, right) as a plain matmul.
         factors[i] = (merged, kept)
@@ -89,27 +98,26 @@ def greedy_tree(node: Contract, rule: str = "flops") -> Node:
 
 
 def _cheapest_pair(
-    factors: Sequence[tuple[Node, str]], out: str, sizes: dict[str, int], rule: str
+    factors: Sequence[tuple[Node, str]], holders: Counter, sizes: dict[str, int], rule: str
 ) -> tuple[int, int, str]:
     """The pair (i, j) to contract next and the layout of its result."""
     best: tuple | None = None
+    letter_sets = [set(layout) for _, layout in factors]
+    volumes = [math.prod(sizes[c] for c in letters) for letters in letter_sets]
     for i in range(len(factors)):
         for j in range(i + 1, len(factors)):
-            la, lb = factors[i][1], factors[j][1]
-            others = set(out).union(
-                *(set(l) for k, (_, l) in enumerate(factors) if k not in (i, j))
-            )
-            letters = set(la) | set(lb)
-            kept = "".join(sorted(letters & others))
-            summed = bool(letters - others)
+            sa, sb = letter_sets[i], letter_sets[j]
+            letters = sa | sb
+            kept_set = {c for c in letters if holders[c] > (c in sa) + (c in sb)}
+            kept = "".join(sorted(kept_set))
+            summed = len(kept_set) < len(letters)
             flops = math.prod(sizes[c] for c in letters) * (2 if summed else 1)
-            outer = not (set(la) & set(lb))
-            size = math.prod(sizes[c] for c in kept)
+            outer = not (sa & sb)
+            size = math.prod(sizes[c] for c in kept_set)
             if rule == "flops":
                 key = (outer, flops, size, i, j)
             else:
-                volume = lambda layout: math.prod(sizes[c] for c in layout)  # noqa: E731
-                key = (outer, size - volume(la) - volume(lb), flops, i, j)
+                key = (outer, size - volumes[i] - volumes[j], flops, i, j)
             if best is None or key < best[0]:
                 best = (key, i, j, kept)
     assert best is not None
