@@ -144,12 +144,13 @@ def fuzz_limits():
 
 
 def time_bound(limits) -> float:
-    """The wall time a case may take: saturation's limit plus generous room for the rest.
+    """The wall time a case may take: the time limit plus the stated overshoot, doubled.
 
-    Saturation checks its limits between iterations, and export and extraction grow with the
-    e-graph, so the bound is a multiple of the limit rather than the limit itself.
+    `Limits.seconds` bounds the whole optimisation (passes/eqsat/budget.py); the README states
+    an overshoot under 1 s (encoding cannot be interrupted). Fuzzing runs on busy machines,
+    so a case fails only past twice that.
     """
-    return 3 * limits.seconds + 2 * limits.ilp_seconds + 5.0
+    return limits.seconds + 2.0
 
 
 def check_graph(graph, target: str, seed: int = 0, limits=None) -> None:
