@@ -111,7 +111,7 @@ def test_matmul_shape_agrees_with_numpy(
     """Shape inference accepts exactly what numpy.matmul accepts, with its shape."""
     a = (*batch_a, k_a, m) if transpose_a else (*batch_a, m, k_a)
     b = (*batch_b, n, k_b) if transpose_b else (*batch_b, k_b, n)
-    lhs, rhs = np.empty(a), np.empty(b)
+    lhs, rhs = np.zeros(a), np.zeros(b)  # only the shapes matter; zeros cannot overflow
     if transpose_a:
         lhs = np.swapaxes(lhs, -1, -2)
     if transpose_b:
