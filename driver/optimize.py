@@ -50,7 +50,8 @@ def optimize(
     `limits` may set max_iterations, max_enodes, timeout (seconds), max_memory_mb and ilp
     (the pass's options of the same names). Each function's report gives, besides costs,
     FLOPs, bytes and kernels, the e-graph's size, `stop_reason`, the peak memory growth
-    `memory_mb` and the optional stages the time limit left out (`skipped`). Raises
+    `memory_mb`, the optional stages the time limit left out (`skipped`) and why a function was
+    rewritten (`rewrite_reason`) or skipped (`skipped_functions`). Raises
     MlirError (located) for text that does not parse and OptimizeError naming the function
     for a failure inside the pass (including a failed `verify`).
     """

@@ -192,7 +192,8 @@ class MirageFunctions(InterpreterFunctions):
 
 
 def mirage_interpreter(module: ModuleOp) -> Interpreter:
-    """An interpreter for modules of func, mirage, linalg, tensor, arith and math ops.
+    """An interpreter for modules of func, mirage, linalg, tensor, arith and math ops
+    (and `cf.assert`).
 
     The NumPy tensor implementations replace xDSL's scalar arith and math
     ones; they accept scalars too, so linalg bodies still run.

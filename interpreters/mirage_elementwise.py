@@ -1,11 +1,14 @@
-"""NumPy implementations of arith, math and tensor ops for `mirage.kernel` bodies.
+"""NumPy implementations of arith, math, tensor and cf ops for `mirage.kernel` bodies.
 
 xDSL's own arith and math interpreters work on Python scalars.  These work on
 NumPy arrays (whole tensors, or the vectorised loop space of a linalg body,
 see `mirage_linalg`) and on scalars alike, so they replace xDSL's versions in
 `mirage_interpreter`.  Integer arithmetic is NumPy int64 without wrap-around
 (the indices and counts linalg bodies compute); unsigned comparisons treat
-values as non-negative.
+values as non-negative, and `arith.uitofp` reads its operand's bits as an
+unsigned number.  `tensor.extract` with array indices is a gather, and
+`cf.assert` fails the run unless every element of its condition holds (the
+bounds checks torch-mlir writes around an embedding lookup).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from xdsl.dialects import arith, math, tensor
+from xdsl.dialects import arith, cf, math, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     BFloat16Type,
@@ -25,12 +28,14 @@ from xdsl.dialects.builtin import (
     TensorType,
 )
 from xdsl.interpreter import (
+    InterpretationError,
     Interpreter,
     InterpreterFunctions,
     PythonValues,
     impl,
     register_impls,
 )
+from xdsl.interpreters.shaped_array import ShapedArray
 from xdsl.ir import Attribute
 
 from mirage_mlir.dialects import tensor as fixed_tensor
@@ -231,6 +236,18 @@ class TensorArithFunctions(InterpreterFunctions):
     ):
         return (cast_to(args[0], op.result.type),)
 
+    @impl(arith.UIToFPOp)
+    def run_uitofp(
+        self, interpreter: Interpreter, op: arith.UIToFPOp, args: PythonValues
+    ):
+        source = op.input.type
+        value = np.asarray(args[0])
+        if isinstance(source, IntegerType) and source.width.data > 1:
+            # Values are held signed (int64): a negative one is a number with its top
+            # bit set, 2**width more than it reads.
+            value = value.astype(np.int64) % (1 << source.width.data)
+        return (cast_to(value, op.result.type),)
+
     @impl(arith.IndexCastOp)
     def run_index_cast(
         self, interpreter: Interpreter, op: arith.IndexCastOp, args: PythonValues
@@ -289,6 +306,27 @@ class TensorArithFunctions(InterpreterFunctions):
             for d in result_type.get_shape()
         ]
         return (np.zeros(shape, dtype=element_dtype(result_type)),)
+
+    @impl(tensor.ExtractOp)
+    def run_extract(
+        self, interpreter: Interpreter, op: tensor.ExtractOp, args: PythonValues
+    ):
+        # Inside a linalg body run on its whole loop space at once, the indices are arrays
+        # and the extraction is a gather.
+        source, *indices = args
+        if isinstance(source, ShapedArray):
+            array = np.asarray(source.data).reshape(source.shape)
+        else:
+            array = np.asarray(source)
+        return (array[tuple(np.asarray(i, dtype=np.int64) for i in indices)],)
+
+    @impl(cf.AssertOp)
+    def run_assert(
+        self, interpreter: Interpreter, op: cf.AssertOp, args: PythonValues
+    ):
+        if not np.all(args[0]):
+            raise InterpretationError(f"assertion failed: {op.msg.data}")
+        return ()
 
     @impl(tensor.ExtractSliceOp)
     def run_extract_slice(

@@ -5,7 +5,9 @@ soundness checks share these functions.  Precision follows the inputs:
 float64 inputs are computed in float64, float32 in float32, and float16 is
 widened to float32 for the arithmetic and rounded back once at the end (as a
 GPU kernel accumulates).  The algorithms are the numerically stable ones:
-softmax subtracts the row maximum, variances are two-pass.
+softmax subtracts the row maximum, variances are two-pass.  A reduction over
+no elements is its identity, as a linalg loop nest with no iterations leaves
+its init: the maximum of nothing is -inf, the sum of nothing 0.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ def matmul(
 
 
 def _stable_softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    """exp(x - max) / sum(exp(x - max)) in x's dtype."""
-    shifted = x - np.max(x, axis=axis, keepdims=True)
+    """exp(x - max) / sum(exp(x - max)) in x's dtype (empty along an empty axis)."""
+    shifted = x - np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     e = np.exp(shifted)
     return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -85,8 +87,9 @@ def attention(
     single head.  `scale` defaults to 1/sqrt(D).  `causal` keeps keys j <= i
     for query i (top-left aligned); `mask` is added to the scaled scores and
     broadcasts to [B, Hq, Sq, Skv].  A row whose scores are all -inf yields
-    zeros, as PyTorch's decomposed attention does.  K and V are read per group
-    through broadcasting, never repeated.
+    zeros, as PyTorch's decomposed attention does; so does every row when there
+    are no keys (Skv = 0), as the decomposed form's product over no keys is its
+    zero init.  K and V are read per group through broadcasting, never repeated.
     """
     arrays = (q, k, v) if mask is None else (q, k, v, mask)
     out_dtype, widened = _widen(*arrays)
@@ -118,7 +121,7 @@ def attention(
     if causal:
         allowed = np.tril(np.ones((q_len, kv_len), dtype=bool))
         scores = np.where(allowed, scores, -np.inf)
-    row_max = np.max(scores, axis=-1, keepdims=True)
+    row_max = np.max(scores, axis=-1, keepdims=True, initial=-np.inf)
     row_max = np.where(np.isneginf(row_max), 0.0, row_max)
     e = np.exp(scores - row_max)
     denom = np.sum(e, axis=-1, keepdims=True)

@@ -3,8 +3,13 @@ saturation finds.
 
 For every `func.func`: recognise its ops as a term graph, saturate and extract under the
 target's cost model (`mirage_mlir.passes.eqsat.optimize_graph`), and write the result back as
-`mirage` + linalg ops (`mirage_mlir.passes.emit`). A function where nothing cheaper was found
-is left exactly as it was.
+`mirage` + linalg ops (`mirage_mlir.passes.emit`). The function's text as it stands runs each
+compute op as its own kernel; the optimised program, run as its kernels, replaces it only when
+it costs less, when it costs the same in fewer kernels (the `flops` target does not price
+kernels), or when it is numerically stable where the input is not (then even at a higher
+cost; see `rewrite_reason`). Any other function is left exactly as it was, op for op
+(`kept_input`). Functions the term graph cannot hold pass through unchanged as well: a
+function with several blocks (branches between them) and one returning no tensor.
 
     mirage-mlir-opt e1_matrix_chain.mlir -p 'eqsat-optimize{target=flops report=r.json}'
 
@@ -20,14 +25,17 @@ After (41,600 FLOPs, a 2x2 intermediate):
     ...
 
 Options: target (h100, a100, cpu, flops), report (path of a JSON report, one entry per
-function; functions that return no tensor are left as they are and listed under
-`skipped_functions`), verify (run the original and the optimised function on random inputs and
+function; the functions passed through without optimisation are listed under
+`skipped_functions` with the reason), verify (run the original and the optimised function on random inputs and
 fail if they differ), max_iterations, max_enodes, timeout (seconds for the whole optimisation
 of each function: encoding, saturation, export, extraction and kernel formation; see
 `mirage_mlir.passes.eqsat.budget`), max_memory_mb (growth of the resident set during
 saturation, with the predicted memory of the export, in MiB), ilp (exact extraction where the
 e-graph is small enough). The report says which limit stopped each function (`stop_reason`),
-the peak memory growth (`memory_mb`) and the stages the time limit left out (`skipped`).
+the peak memory growth (`memory_mb`) and the stages the time limit left out (`skipped`);
+`rewrite_reason` is "lower cost", "fewer kernels at equal cost" or "numerical stability" for a
+rewritten function and null for one kept as it was (whose figures after equal its figures
+before).
 """
 
 from __future__ import annotations
@@ -76,12 +84,10 @@ def optimize_module(module: builtin.ModuleOp, options: EqsatOptimize) -> dict[st
     functions = [
         op for op in module.walk() if isinstance(op, func.FuncOp) and op.body.blocks
     ]
-    # A function returning no tensor (a scalar helper, a procedure of side effects) holds no
-    # tensor program: it is left as it is and listed apart.
     skipped = [
-        {"name": fn.sym_name.data, "reason": "returns no tensor"}
+        {"name": fn.sym_name.data, "reason": reason}
         for fn in functions
-        if not any(isinstance(t, builtin.TensorType) for t in fn.function_type.outputs.data)
+        if (reason := skip_reason(fn)) is not None
     ]
     names = {entry["name"] for entry in skipped}
     entries = [
@@ -102,6 +108,20 @@ def optimize_module(module: builtin.ModuleOp, options: EqsatOptimize) -> dict[st
                 f"eqsat-optimize: cannot write the report to {options.report}: {error.strerror}"
             ) from None
     return report
+
+
+def skip_reason(fn: func.FuncOp) -> str | None:
+    """Why `fn` is left exactly as it is, or None if it is optimised.
+
+    A function with several blocks has control flow between them (`cf.br`, `cf.cond_br`),
+    which the term graph, a dataflow graph of one block, cannot say. A function returning no
+    tensor (a scalar helper, a procedure of side effects) holds no tensor program.
+    """
+    if len(fn.body.blocks) > 1:
+        return "has several blocks (control flow between blocks)"
+    if not any(isinstance(t, builtin.TensorType) for t in fn.function_type.outputs.data):
+        return "returns no tensor"
+    return None
 
 
 def _module_text(module: builtin.ModuleOp) -> str:
@@ -137,15 +157,69 @@ def _optimize_function(fn: func.FuncOp, target: str, options: EqsatOptimize) -> 
         result = optimize_graph(recognized.graph, target, limits)
         clock = time.perf_counter()
         stage = "re-emission"
-        kernels = getattr(result, "kernels", None)
-        if not result.kept_input:
+        reason = rewrite_reason(recognized, result)
+        if reason is None:
+            result = _kept(recognized, result)
+        kernels = result.kernels
+        if reason is not None:
             emit_function(recognized, result.graph, kernels)
         emit_s = time.perf_counter() - clock
     except DiagnosticException as error:
         raise DiagnosticException(f"eqsat-optimize: @{name}: {stage} failed: {error}") from None
     except (EmitError, GraphError, RecognitionError, ValueError) as error:
         raise DiagnosticException(f"eqsat-optimize: @{name}: {stage} failed: {error}") from None
-    return function_report(name, recognized, result, recognize_s, emit_s, kernels)
+    entry = function_report(name, recognized, result, recognize_s, emit_s, kernels)
+    entry["rewrite_reason"] = reason
+    return entry
+
+
+#: Relative difference below which two costs are the same (they are sums of floats).
+_SAME_COST = 1e-9
+
+
+def rewrite_reason(recognized: Any, result: Any) -> str | None:
+    """Why the optimised program replaces the function's text, or None to keep it op for op.
+
+    The text as it stands runs each compute op as its own kernel: its cost is the result's
+    `cost_before`, and its kernels are the function's compute ops. The optimised program,
+    run as its kernels, replaces it when it costs less ("lower cost"), when it costs the same
+    in fewer kernels ("fewer kernels at equal cost": the `flops` target does not price
+    kernels), or when the input sums an unbounded exp and the program does not ("numerical
+    stability", whatever it costs). Otherwise, and whenever the optimiser returned the
+    input itself, the text is kept.
+    """
+    from mirage_mlir.passes.eqsat.fusion_choice import unstable_exps
+
+    if result.kept_input:
+        return None
+    before, after = result.cost_before, result.cost_after
+    margin = _SAME_COST * max(abs(before), abs(after))
+    kernels_after = len(result.kernels) if result.kernels is not None else result.kernels_after
+    if after < before - margin:
+        return "lower cost"
+    if after <= before + margin and kernels_after < recognized.compute_ops:
+        return "fewer kernels at equal cost"
+    if unstable_exps(recognized.graph) > 0 and unstable_exps(result.graph) == 0:
+        return "numerical stability"
+    return None
+
+
+def _kept(recognized: Any, result: Any) -> Any:
+    """`result` for a function whose text is kept: the input, with its figures after equal to
+    its figures before (each compute op its own kernel)."""
+    from dataclasses import replace
+
+    return replace(
+        result,
+        graph=recognized.graph,
+        kept_input=True,
+        cost_after=result.cost_before,
+        flops_after=result.flops_before,
+        bytes_after=result.bytes_before,
+        kernels_after=recognized.compute_ops,
+        kernels=None,
+        fusion_choice="input",
+    )
 
 
 def function_report(

@@ -141,7 +141,58 @@ def _tolerance(output_type: Attribute | None) -> tuple[float, float]:
 
 
 def run_original(original_text: str, name: str, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Run @name of `original_text` through MLIR's execution engine (bf16 through a wrapper)."""
+    """Run @name of `original_text` through MLIR's execution engine (bf16 through a wrapper).
+
+    The whole module is compiled once for all its functions. Where that fails, @name is run
+    from a module of itself and the functions it calls: another function may hold what the
+    CPU lowering refuses (a loop through a back edge between blocks, which eqsat-optimize
+    passes through unchanged) without @name needing it.
+    """
+    from mirage_mlir.driver.executor import MlirCompileError
+
+    try:
+        return _run_module(original_text, name, arrays)
+    except MlirCompileError:
+        alone = _with_callees_only(original_text, name)
+        if alone is None:
+            raise
+        return _run_module(alone, name, arrays)
+
+
+def _with_callees_only(text: str, name: str) -> str | None:
+    """`text` without the functions @name does not reach through calls; None when that
+    drops nothing (or the text does not parse here)."""
+    from xdsl.dialects.builtin import SymbolRefAttr
+
+    from mirage_mlir.dialects.context import parse_mlir, print_mlir
+    from mirage_mlir.dialects.diagnostics import MlirError
+
+    try:
+        module = parse_mlir(text)
+    except MlirError:
+        return None
+    functions = {
+        op.sym_name.data: op for op in module.body.block.ops if isinstance(op, func.FuncOp)
+    }
+    reached, pending = set(), [name]
+    while pending:
+        current = pending.pop()
+        if current in reached or current not in functions:
+            continue
+        reached.add(current)
+        for op in functions[current].walk():
+            for attr in (*op.properties.values(), *op.attributes.values()):
+                if isinstance(attr, SymbolRefAttr):
+                    pending.append(attr.root_reference.data)
+    if len(reached) == len(functions):
+        return None
+    for fn_name, fn in functions.items():
+        if fn_name not in reached:
+            module.body.block.erase_op(fn)
+    return print_mlir(module)
+
+
+def _run_module(original_text: str, name: str, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
     from mirage_mlir import execute_mlir
 
     from mirage_mlir.dialects.context import parse_mlir, print_mlir
@@ -217,12 +268,9 @@ def run_with_weights(module: ModuleOp, name: str, arrays: Sequence[np.ndarray]) 
     """Run @name by the NumPy semantics of mirage + linalg, with weights and 0-d constants.
 
     The mirage interpreter's `arith.constant` reads neither `dense_resource` weights nor
-    0-d tensor literals (`dense<1.0> : tensor<f32>`); both are decoded here. It also has no
-    `arith.uitofp` (torch-mlir's bool -> float), `tensor.extract` nor `cf.assert` (an
-    embedding lookup's gather and bounds checks), which are given here.
+    0-d tensor literals (`dense<1.0> : tensor<f32>`); both are decoded here.
     """
-    from xdsl.dialects import cf
-    from xdsl.interpreter import InterpretationError, impl, register_impls
+    from xdsl.interpreter import impl, register_impls
 
     from mirage_mlir.interpreters.mirage import mirage_interpreter
     from mirage_mlir.interpreters.mirage_elementwise import TensorArithFunctions
@@ -236,32 +284,6 @@ def run_with_weights(module: ModuleOp, name: str, arrays: Sequence[np.ndarray]) 
                 # The inherited method is the @impl wrapper: it returns an OpImplResult.
                 return super().run_constant(interpreter, op, args).values
             return (value,)
-
-        @impl(arith.UIToFPOp)
-        def run_uitofp(self, interpreter: Any, op: arith.UIToFPOp, args: Any) -> Any:
-            from mirage_mlir.interpreters.mirage_elementwise import cast_to
-
-            source = op.input.type
-            value = np.asarray(args[0])
-            if isinstance(source, IntegerType) and source.width.data > 1:
-                # The bits as an unsigned number.
-                value = value.astype(np.int64) % (1 << source.width.data)
-            return (cast_to(value, op.result.type),)
-
-        @impl(tensor.ExtractOp)
-        def run_extract(self, interpreter: Any, op: tensor.ExtractOp, args: Any) -> Any:
-            # Indices may be arrays (a body run on whole tensors at once): a gather.
-            source, *indices = args
-            array = np.asarray(source.data if hasattr(source, "data") else source)
-            if hasattr(source, "shape") and array.ndim == 1 and len(source.shape) > 1:
-                array = array.reshape(source.shape)
-            return (array[tuple(np.asarray(i, dtype=np.int64) for i in indices)],)
-
-        @impl(cf.AssertOp)
-        def run_assert(self, interpreter: Any, op: cf.AssertOp, args: Any) -> Any:
-            if not np.all(args[0]):
-                raise InterpretationError(f"assertion failed: {op.msg.data}")
-            return ()
 
     interpreter = mirage_interpreter(module)
     interpreter.register_implementations(_Constants(), override=True)

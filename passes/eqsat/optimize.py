@@ -20,7 +20,8 @@ ILP, the fusion-anticipating extraction, the program count) run only when they f
 left; and the candidates' kernels are formed if they fit, the programs being compared unfused
 otherwise. What the budget left out is listed in `skipped`. If not even the export and one
 greedy extraction fit, the input passes through unchanged (extraction "none", stop reason
-"seconds"); a time limit of 0 returns the input without encoding it.
+"seconds"); a time limit of 0 returns the input without encoding it. A graph with no outputs
+computes nothing and is returned unchanged at once (extraction "none", stop reason "saturated").
 """
 
 from __future__ import annotations
@@ -209,6 +210,11 @@ def optimize_graph(
 
     run = _Run(graph, get_target(target), Budget(limits.seconds))
     budget = run.budget
+    if not graph.outputs:
+        # Nothing is computed, so there is nothing to rewrite (and egglog rejects an empty
+        # e-graph): the input, the one program there is, comes back as it is, in no kernel.
+        run.input_kernels = ()
+        return run.choose([], [], SaturationStats(0, True, "saturated", 0, 0.0), None, 1, None)
     if budget.left() <= 0:
         return run.unchanged(SaturationStats(0, False, "seconds", 0, 0.0), None, None)
     run.fuse_input()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -301,3 +302,91 @@ def test_llama_attention_joins_qkv_and_runs_causal_gqa_flash_attention():
     assert "8x128x128" not in body and "linalg.index" not in body
     assert "math.exp" not in body and "mirage.softmax" not in body
     assert 'template = "attention"' in body
+
+
+# --------------------------------------------------------------------------------------------
+# What is kept op for op, and what is rewritten at equal cost (and why the report says so).
+
+REWRITE_REASONS = {"lower cost", "fewer kernels at equal cost", "numerical stability"}
+
+ONE_MATMUL = """func.func @main(%a: tensor<64x32xf32>, %b: tensor<32x16xf32>) -> tensor<64x16xf32> {
+  %cst = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<64x16xf32>
+  %f = linalg.fill ins(%cst : f32) outs(%e : tensor<64x16xf32>) -> tensor<64x16xf32>
+  %m = linalg.matmul ins(%a, %b : tensor<64x32xf32>, tensor<32x16xf32>) outs(%f : tensor<64x16xf32>) -> tensor<64x16xf32>
+  func.return %m : tensor<64x16xf32>
+}
+"""
+
+
+def _printed_functions(text: str) -> dict[str, str]:
+    from xdsl.dialects import func
+
+    from mirage_mlir.dialects.context import print_mlir
+
+    module = parse_mlir(text)
+    return {
+        op.sym_name.data: print_mlir(op) for op in module.walk() if isinstance(op, func.FuncOp)
+    }
+
+
+def test_a_graph_with_no_outputs_comes_back_unchanged():
+    from mirage_mlir.passes.eqsat.graph import Graph, Input
+    from mirage_mlir.passes.eqsat.optimize import optimize_graph
+
+    graph = Graph((Input("x", (4, 4), "f32"),), ())
+    result = optimize_graph(graph, "h100")
+    assert result.graph is graph and result.kept_input
+    assert (result.cost_before, result.cost_after, result.kernels_after) == (0, 0, 0)
+    assert result.extraction == "none" and result.skipped == ()
+
+
+@pytest.mark.parametrize("target", ["h100", "cpu", "flops"])
+def test_a_function_nothing_improves_keeps_its_text_op_for_op(target):
+    result = mirage_mlir.optimize(ONE_MATMUL, target=target, verify=True)
+    (entry,) = result.report["functions"]
+    assert entry["kept_input"] and entry["rewrite_reason"] is None and entry["verified"]
+    assert entry["cost_after_s"] == entry["cost_before_s"]
+    assert entry["kernels_after"] == entry["kernels_before"] == 1
+    assert _printed_functions(result.mlir) == _printed_functions(ONE_MATMUL)
+    # The names and the order of the source survive, which a re-emission would renumber.
+    assert "%cst = arith.constant" in result.mlir and "%m = linalg.matmul" in result.mlir
+
+
+@pytest.mark.parametrize("target", ["h100", "flops"])
+@pytest.mark.parametrize("name", EXAMPLE_NAMES)
+def test_every_example_is_kept_or_rewritten_for_a_reason_its_figures_show(name, target):
+    text = example_text(name)
+    result = mirage_mlir.optimize(text, target=target)
+    before, after = _printed_functions(text), _printed_functions(result.mlir)
+    for entry in result.report["functions"]:
+        cost_before, cost_after = entry["cost_before_s"], entry["cost_after_s"]
+        same_cost = math.isclose(cost_after, cost_before, rel_tol=1e-9)
+        reason = entry["rewrite_reason"]
+        if entry["kept_input"]:
+            assert reason is None and cost_after == cost_before
+            assert after[entry["name"]] == before[entry["name"]]
+            continue
+        assert reason in REWRITE_REASONS
+        if reason == "lower cost":
+            assert cost_after < cost_before and not same_cost
+        elif reason == "fewer kernels at equal cost":
+            assert same_cost and entry["kernels_after"] < entry["kernels_before"]
+        else:  # numerical stability, which may cost more
+            assert name == "e6_naive_softmax"
+        if same_cost and entry["kernels_after"] == entry["kernels_before"]:
+            assert reason == "numerical stability"
+
+
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("e5_gated_layer", "fewer kernels at equal cost"),
+        ("e8_tensor_network", "fewer kernels at equal cost"),
+        ("e6_naive_softmax", "numerical stability"),
+    ],
+)
+def test_on_flops_an_equal_or_higher_cost_rewrite_says_why(name, reason):
+    (entry,) = mirage_mlir.optimize(example_text(name), target="flops").report["functions"]
+    assert not entry["kept_input"] and entry["rewrite_reason"] == reason
+    assert entry["cost_after_s"] >= entry["cost_before_s"]
