@@ -22,6 +22,10 @@ Attention takes q [..., Hq, Sq, D], k and v [..., Hkv, Skv, D] with Hq a multipl
 one head. `causal` lets query i see keys j <= i (top-left aligned, as torch's is_causal). A
 mask operand is added to the scaled scores before the softmax. batch_norm normalises x [N, C]
 with the biased statistics over axis 0, then applies gamma and beta (both [C]).
+
+Softmax and attention of f16 tensors keep their statistics (and attention its scores and
+accumulators) in f32 and round the result once, as their kernels do (bf16 is held in float32
+by the NumPy semantics already).
 """
 
 from __future__ import annotations
@@ -184,6 +188,11 @@ def _attention_type(operands: Sequence[TensorType]) -> TensorType:
 # NumPy semantics
 
 
+def _widened(x: np.ndarray) -> np.ndarray:
+    """x in float32 when it is float16 (statistics and accumulators of narrow floats)."""
+    return x.astype(np.float32) if x.dtype == np.float16 else x
+
+
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
     shifted = x - np.max(x, axis=axis, keepdims=True)
     e = np.exp(shifted)
@@ -224,10 +233,12 @@ def evaluate_structured(kind: str, attrs: tuple, args: list[np.ndarray]) -> np.n
 
         return args[0].astype(NUMPY_DTYPES[attrs[0]])
     if kind == "softmax":
-        return _softmax(args[0], attrs[0])
+        return _softmax(_widened(args[0]), attrs[0]).astype(args[0].dtype)
     if kind == "attention":
         scale, causal = attrs
-        return _attention(*args[:3], scale, causal, args[3] if len(args) == 4 else None)
+        q, k, v, *mask = (_widened(a) for a in args)
+        out = _attention(q, k, v, scale, causal, mask[0] if mask else None)
+        return out.astype(args[0].dtype)
     if kind == "rms_norm":
         (eps,) = attrs
         x, w = args

@@ -14,6 +14,17 @@
   is entirely -inf: m causally masked (the diagonal is always allowed) or unmasked scores
   s·q@kᵀ, both for finite q and k. The all-reduction of i1 values is a `min` reduction; the
   comparison may be on m cast to another float type (torch-mlir compares in f64).
+- widened softmax: the attention, causal and additive-mask rules also match the softmax
+  computed in a wider type w (f32 or f64), cast(softmax(cast(m, w), -1), n) @ v, which is how
+  torch-mlir writes f16 and bf16 attention (the scores widened to f32, the softmax in f32, the
+  probabilities narrowed back). Up to rounding the casts are the identity, so both sides are
+  equal; attention in the narrow type keeps its scores, softmax statistics and accumulators
+  in f32 (graph_nn.py, and the lowering's template), so it rounds less than the left side,
+  which rounds the scores, the scaled scores and the probabilities. No type condition is
+  needed: matmul's operands share one element type, so P's type n is v's, and attention's
+  type rule then asks q and k to be of type n too, which makes the new e-node the matched
+  e-class's type or drops it (a guarded kind). w is never narrow: a softmax deliberately
+  computed in f16 between f32 tensors is not replaced by a more precise one.
 - GQA: attention(q, r(k), r(v), ...) = attention(q, k, v, ...) when r repeats each KV head
   consecutively (`repeat_heads`, recorded at encoding): attention's grouped heads read KV head
   h // (Hq / Hkv), which is what repeat_interleave materialises.
@@ -58,11 +69,23 @@ def _vars() -> SimpleNamespace:
         (Tensor, "top q k v kr vr m s p mask g"),
         (f64, "sc"),
         (i64, "c"),
-        (String, "d d2 d3"),
+        (String, "d d2 d3 n"),
     ):
         for name, variable in zip(spec.split(), vars_(spec, sort)):
             setattr(names, name, variable)
     return names
+
+
+#: The types a widened softmax is computed in.
+WIDE_FLOATS = ("f32", "f64")
+
+
+def _probabilities(m, widened: bool) -> list:
+    """[softmax(m, -1)], or the same computed in each wide type w: cast(softmax(cast(m, w)), n)."""
+    v = _vars()
+    if not widened:
+        return [Tensor.softmax(m, -1)]
+    return [Tensor.cast(Tensor.softmax(Tensor.cast(m, w), -1), v.n) for w in WIDE_FLOATS]
 
 
 def _scores(scaled: bool):
@@ -86,22 +109,38 @@ def _qkv(heads: tuple[int, int] | None = None):
     )
 
 
-def _attention_example(scaled: bool):
+def _narrow(x, dtype: str):
+    """An Input of x's name and shape with element type `dtype`."""
+    return Input(x.name, x.shape, dtype)
+
+
+def _softmax_in(m, wide: str | None):
+    """softmax(m, -1), computed in `wide` and cast back to m's type when `wide` is given."""
+    if wide is None:
+        return softmax(m, -1)
+    return cast(softmax(cast(m, wide), -1), m.dtype)
+
+
+def _attention_example(scaled: bool, wide: str | None = None, dtype: str = "f16"):
     def example():
         q, k, v = _qkv()
+        if wide is not None:
+            q, k, v = (_narrow(x, dtype) for x in (q, k, v))
         scores = Scale(q @ k.mT, 0.5) if scaled else q @ k.mT
-        return Graph.of(softmax(scores, -1) @ v), Graph.of(
+        return Graph.of(_softmax_in(scores, wide) @ v), Graph.of(
             attention(q, k, v, 0.5 if scaled else 1.0)
         )
 
     return example
 
 
-def _causal_scores(form: str, scaled: bool):
+def _causal_scores(form: str, scaled: bool, dtype: str = "f32"):
     q, k, v = _qkv((2, 2))
+    if dtype != "f32":
+        q, k, v = (_narrow(x, dtype) for x in (q, k, v))
     scores = Scale(q @ k.mT, 0.5) if scaled else q @ k.mT
-    mask = causal_mask_leaf(form, 6, 6)
-    minus_inf = Full(-math.inf, (), "f32")
+    mask = causal_mask_leaf(form, 6, 6, dtype if form == "causal_additive" else None)
+    minus_inf = Full(-math.inf, (), dtype)
     if form == "causal_allowed":
         masked = elementwise("where", mask, scores, minus_inf)
     elif form == "causal_future":
@@ -111,29 +150,37 @@ def _causal_scores(form: str, scaled: bool):
     return q, k, v, masked
 
 
-def _causal_example(scaled: bool):
+def _causal_example(scaled: bool, wide: str | None = None):
     def example():
-        q, k, v, masked = _causal_scores("causal_allowed", scaled)
-        return Graph.of(softmax(masked, -1) @ v), Graph.of(
+        dtype = "f32" if wide is None else "f16"
+        q, k, v, masked = _causal_scores("causal_allowed", scaled, dtype)
+        return Graph.of(_softmax_in(masked, wide) @ v), Graph.of(
             attention(q, k, v, 0.5 if scaled else 1.0, True)
         )
 
     return example
 
 
-def _causal_form_example(form: str):
+def _causal_form_example(form: str, wide: str | None = None, dtype: str = "f32"):
     def example():
-        q, k, v, masked = _causal_scores(form, True)
-        return Graph.of(softmax(masked, -1) @ v), Graph.of(attention(q, k, v, 0.5, True))
+        q, k, v, masked = _causal_scores(form, True, dtype)
+        return Graph.of(_softmax_in(masked, wide) @ v), Graph.of(attention(q, k, v, 0.5, True))
 
     return example
 
 
-def _additive_mask_example():
-    q, k, v = _qkv()
-    mask = Input("M", (6, 5))
-    scores = Scale(q @ k.mT, 0.5) + mask
-    return Graph.of(softmax(scores, -1) @ v), Graph.of(attention(q, k, v, 0.5, mask=mask))
+def _additive_mask_example(wide: str | None = None, dtype: str = "f32"):
+    def example():
+        q, k, v = _qkv()
+        mask = Input("M", (6, 5), dtype)
+        if dtype != "f32":
+            q, k, v = (_narrow(x, dtype) for x in (q, k, v))
+        scores = Scale(q @ k.mT, 0.5) + mask
+        return Graph.of(_softmax_in(scores, wide) @ v), Graph.of(
+            attention(q, k, v, 0.5, mask=mask)
+        )
+
+    return example
 
 
 def _guard(masked, widen: bool = False):
@@ -183,44 +230,50 @@ def _gqa_example():
 # Rewrites
 
 
-def _attention(scaled: bool):
+def _attention(scaled: bool, widened: bool = False):
     def build():
         v = _vars()
         scores, scale = _scores(scaled)
         return [
-            rule(eq(v.top).to(Tensor.matmul(Tensor.softmax(scores, -1), v.v))).then(
+            rule(eq(v.top).to(Tensor.matmul(p, v.v))).then(
                 union(v.top).with_(Tensor.attention(v.q, v.k, v.v, scale, 0))
             )
+            for p in _probabilities(scores, widened)
         ]
 
     return build
 
 
-def _causal(scaled: bool):
+def _causal(scaled: bool, widened: bool = False):
     def build():
         v = _vars()
         scores, scale = _scores(scaled)
         return [
             rule(
-                eq(v.top).to(Tensor.matmul(Tensor.softmax(v.m, -1), v.v)),
+                eq(v.top).to(Tensor.matmul(p, v.v)),
                 causal_masked(v.m, v.s),
                 eq(v.s).to(scores),
             ).then(union(v.top).with_(Tensor.attention(v.q, v.k, v.v, scale, 1)))
+            for p in _probabilities(v.m, widened)
         ]
 
     return build
 
 
-def _additive_mask():
-    v = _vars()
-    scores, scale = _scores(True)
-    return [
-        rule(
-            eq(v.top).to(Tensor.matmul(Tensor.softmax(ew("add", scores, v.mask), -1), v.v))
-        ).then(
-            union(v.top).with_(Tensor.attention_masked(v.q, v.k, v.v, v.mask, scale, 0))
-        )
-    ]
+def _additive_mask(widened: bool = False):
+    def build():
+        v = _vars()
+        scores, scale = _scores(True)
+        return [
+            rule(eq(v.top).to(Tensor.matmul(p, v.v))).then(
+                union(v.top).with_(
+                    Tensor.attention_masked(v.q, v.k, v.v, v.mask, scale, 0)
+                )
+            )
+            for p in _probabilities(ew("add", scores, v.mask), widened)
+        ]
+
+    return build
 
 
 def _guard_patterns():
@@ -283,17 +336,43 @@ DECLARATIONS = (
     RewriteRule("attention-unscaled", _attention(False), _attention_example(False)),
     RewriteRule("attention-causal-scaled", _causal(True), _causal_example(True)),
     RewriteRule("attention-causal-unscaled", _causal(False), _causal_example(False)),
-    RewriteRule("attention-additive-mask", _additive_mask, _additive_mask_example),
+    RewriteRule("attention-additive-mask", _additive_mask(), _additive_mask_example()),
+    RewriteRule(
+        "attention-widened-scaled", _attention(True, True), _attention_example(True, "f32")
+    ),
+    RewriteRule(
+        "attention-widened-unscaled", _attention(False, True), _attention_example(False, "f32")
+    ),
+    RewriteRule(
+        "attention-widened-causal-scaled", _causal(True, True), _causal_example(True, "f32")
+    ),
+    RewriteRule(
+        "attention-widened-causal-unscaled", _causal(False, True), _causal_example(False, "f32")
+    ),
+    RewriteRule(
+        "attention-widened-additive-mask",
+        _additive_mask(True),
+        _additive_mask_example("f32", "f16"),
+    ),
     RewriteRule("sdpa-guard-causal", _guard_causal, _guard_causal_example),
     RewriteRule("sdpa-guard-unmasked", _guard_unmasked, _guard_unmasked_example()),
     RewriteRule("attention-gqa", _gqa, _gqa_example),
 )
 
-#: Further examples a rule must also prove: the other two causal mask forms.
+#: Further examples a rule must also prove: the other two causal mask forms, and bf16 scores
+#: (and f64 statistics) for the widened forms.
 EXTRA_EXAMPLES = {
     "attention-causal-scaled": (
         _causal_form_example("causal_future"),
         _causal_form_example("causal_additive"),
+    ),
+    "attention-widened-scaled": (
+        _attention_example(True, "f32", "bf16"),
+        _attention_example(True, "f64", "f32"),
+    ),
+    "attention-widened-causal-scaled": (
+        _causal_form_example("causal_future", "f32", "f16"),
+        _causal_form_example("causal_additive", "f32", "bf16"),
     ),
     "sdpa-guard-causal": (_guard_causal_widened_example,),
     "sdpa-guard-unmasked": (_guard_unmasked_example(widen=True),),
