@@ -8,10 +8,11 @@ PyTorch computed in float32 from the same rounded inputs and weights.
 
 How each low-precision module is made:
 
-- E2 written out (`softmax(q kᵀ · s) v`): torch-mlir's f16 import wraps the
-  softmax in f32 conversions, through which the optimiser does not find the
-  attention (it lowers as matmul + softmax kernels instead).  The fp32
-  import is retyped, every f32 becoming f16/bf16, and then optimised.
+- E2 written out (`softmax(q kᵀ · s) v`): the fp32 import is retyped, every
+  f32 becoming f16/bf16, and then optimised, so the attention is computed in
+  the narrow type throughout.  torch-mlir's own f16/bf16 imports (softmax
+  widened to f32 between narrow matmuls) are the other form; they are
+  optimised, lowered and run in tests/passes/test_low_precision_attention.py.
 - SDPA: torch-mlir imports it in f16 and bf16 as attention on inputs widened
   to f32 and a result narrowed back, and the template reads through that.
 - E7 and E3: torch-mlir imports f16 models; bf16 models with weights need
