@@ -194,7 +194,8 @@ def _widened(x: np.ndarray) -> np.ndarray:
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    shifted = x - np.max(x, axis=axis, keepdims=True)
+    # -inf, the identity of max, keeps an empty axis empty instead of failing.
+    shifted = x - np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     e = np.exp(shifted)
     return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -218,7 +219,11 @@ def evaluate_structured(kind: str, attrs: tuple, args: list[np.ndarray]) -> np.n
     """The value of a structured node on NumPy arrays."""
     if kind == "reduce":
         op, axes, keepdims = attrs
-        fn = {"sum": np.sum, "max": np.max, "min": np.min, "mean": np.mean}[op]
+        if op in ("max", "min"):
+            # With their identities, so a reduction over no elements is defined (as in linalg).
+            fn, identity = (np.max, -np.inf) if op == "max" else (np.min, np.inf)
+            return fn(args[0], axis=tuple(axes), keepdims=keepdims, initial=identity)
+        fn = {"sum": np.sum, "mean": np.mean}[op]
         return fn(args[0], axis=tuple(axes), keepdims=keepdims)
     if kind == "broadcast":
         return np.broadcast_to(args[0], attrs[0]).copy()
