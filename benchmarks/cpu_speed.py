@@ -1,8 +1,8 @@
 """CPU speed of compiled modules against torch eager, numpy.einsum and opt_einsum.
 
 Measured side by side in one run on the CPU (warm-up, interleaved calls,
-median; `mirage_mlir.examples.side_by_side`), with torch using the idle CPUs
-(`--threads` to choose).  Each case has a target ratio:
+median; `mirage_mlir.examples.side_by_side`), with torch and numpy's BLAS
+using the idle CPUs (`--threads` to choose).  Each case has a target ratio:
 
 - E1 scaled up (A 2000x20, B 20x2000, C 2000x20, D 20x2000): compiled vs
   torch eager's left-to-right order, at least 2x.
@@ -173,7 +173,7 @@ def plot(data: dict, path: pathlib.Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the cases, write JSON and PNG, print the ratios."""
-    import torch
+    import os
 
     from mirage_mlir.examples.side_by_side import idle_cpus
 
@@ -194,6 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     from environment import environment
 
     threads = args.threads or idle_cpus()
+    # numpy's BLAS (under opt_einsum and numpy.einsum) gets the same threads as torch, or the
+    # baselines would be timed on more cores than the compiled module; it reads this when
+    # numpy is first imported, which is below.
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+    import torch
+
     torch.set_num_threads(threads)
     print(f"cpu_speed: {threads} torch thread(s)", file=sys.stderr)
     rows = run(args.budget, args.numpy_calls, args.seed)

@@ -360,6 +360,14 @@ def _structured(op: Any) -> tuple[Callable, list]:
 
 
 def _generic(op: Any, constants: dict) -> tuple[Callable, list]:
+    runner = StructuredOpRunner(op)
+    if runner.einsum is not None and _is_zero_fill(op.outputs[0], constants):
+        import torch
+
+        # A contraction into zeros is the einsum alone: the init is neither read nor added
+        # (it would cost a full pass over the result), and its fill becomes a dead step.
+        equation = runner.einsum
+        return (lambda a, b: (torch.einsum(equation, a, b).contiguous(),)), list(op.inputs)
     return _structured(op)
 
 

@@ -45,6 +45,8 @@ def test_contraction_generic_becomes_einsum_and_weights_fold():
     example = load_example("e8_tensor_network")
     program = TorchProgram.from_text(mm.optimize(example.mlir_path.read_text()).mlir)
     assert [s.name for s in program.block.steps] == ["linalg.generic"] * 3
+    # Each contracts into zeros: it reads its two factors, not the init it would add.
+    assert [len(s.operands) for s in program.block.steps] == [2, 2, 2]
 
 
 def test_unknown_op_is_refused_with_its_name():
