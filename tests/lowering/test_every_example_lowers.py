@@ -3,30 +3,20 @@
 For each example the optimised module lowers with `convert-mirage-to-triton`,
 every kernel compiles to a cubin for sm_90, and the launch plan run in the
 NumPy tt interpreter matches eager PyTorch (fp32, 1e-4 relative to the
-largest output).  An example whose lowering needs a template that does not
-exist yet in this checkout is an expected failure, named by that template;
-any other failure to lower fails.
+largest output).  Any failure to lower fails.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 
 import numpy as np
 import pytest
 
-from mirage_mlir.dialects.diagnostics import MlirVerifyError
 from mirage_mlir.examples import all_examples
 from mirage_mlir.lowering.program import lower_module, run_plan_interpreted
 
 FP32_TOLERANCE = 1e-4
-
-PENDING_TEMPLATES = {
-    "mirage.attention": "mirage_mlir.lowering.template_attention",
-    "mirage.batch_norm": "mirage_mlir.lowering.template_column_reduction",
-}
-"""Ops whose templates are written separately, and the module each lands in."""
 
 EXAMPLES = [e.name for e in all_examples()]
 
@@ -44,23 +34,6 @@ def _lowered(name: str):
     return lower_module(_optimised(name))
 
 
-def _lowered_or_xfail(name: str):
-    """The lowered example; xfail only where a missing template explains the failure."""
-    try:
-        return _lowered(name)
-    except MlirVerifyError as error:
-        text = _optimised(name)
-        missing = [
-            op for op, module in PENDING_TEMPLATES.items()
-            if op in text and importlib.util.find_spec(module) is None
-        ]
-        if missing:
-            pytest.xfail(f"needs the template for {', '.join(missing)}: {error}")
-        raise
-
-
-
-
 def test_the_registry_has_every_mission_example():
     assert {n.split("_")[0] for n in EXAMPLES} >= {f"e{i}" for i in range(1, 9)}
 
@@ -70,7 +43,7 @@ def test_every_kernel_compiles_for_sm90(name, triton_cache):
     pytest.importorskip("triton")
     from mirage_mlir.lowering.staging import TritonOptions, compile_ttir
 
-    lowered = _lowered_or_xfail(name)
+    lowered = _lowered(name)
     names = [launch.kernel_name for launch in lowered.launches()]
     assert names and sorted(names) == sorted(n for n, _ in lowered.kernels)
     for kernel_name, ttir in lowered.kernels:
@@ -83,7 +56,7 @@ def test_every_kernel_compiles_for_sm90(name, triton_cache):
 def test_interpreted_plan_matches_torch(name):
     import torch
 
-    lowered = _lowered_or_xfail(name)
+    lowered = _lowered(name)
     example = next(e for e in all_examples() if e.name == name)
     model, inputs = example.make_model(), example.make_inputs(0)
     with torch.no_grad():
