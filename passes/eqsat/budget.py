@@ -82,6 +82,14 @@ FUSE_RATE = 1e-5
 SEED_NETWORK_RATE = 3e-6
 SEED_CHAIN_RATE = 0.05e-6
 
+#: Seconds per pair of connected sub-networks of the subset search (contraction_seed.
+#: subset_tree): 1.6-1.9 us measured on random networks of 12-16 factors (8k-190k pairs)
+#: with the machine otherwise idle, 0.6 us a pair when it gives up at its cap; rounded up
+#: for a loaded machine. The pairs are predicted as those of n factors that all share
+#: letters, (3^n - 2^(n+1) + 1) / 2, capped at MAX_SUBSET_PAIRS: a sparse network has fewer,
+#: so the prediction is an upper bound (0.375 s at the cap).
+SEED_PAIR_RATE = 2.5e-6
+
 
 def export_seconds(size: EGraphSize) -> float:
     """Predicted seconds to export an e-graph of `size` (serialise, read, type, price)."""
@@ -119,11 +127,16 @@ def fuse_seconds(nodes: int) -> float:
 
 def seed_seconds(graph: Graph) -> float:
     """Predicted seconds of seeding contraction orders when `graph` (networks lifted) is encoded."""
+    from mirage_mlir.passes.eqsat.contraction_seed import MAX_SUBSET_PAIRS
+
     total = 0.0
     matmuls = 0
     for node in graph.nodes():
         if node.kind == "contract" and len(node.operands) > 2:
-            total += len(node.operands) ** 3 * SEED_NETWORK_RATE
+            n = len(node.operands)
+            # 3^n passes the cap from 12 factors on; no need to compute it beyond.
+            pairs = (3**n - 2 ** (n + 1) + 1) // 2 if n < 16 else MAX_SUBSET_PAIRS
+            total += n**3 * SEED_NETWORK_RATE + min(pairs, MAX_SUBSET_PAIRS) * SEED_PAIR_RATE
         elif node.kind == "matmul":
             matmuls += 1
     return total + matmuls**3 * SEED_CHAIN_RATE

@@ -15,9 +15,12 @@ on some networks:
   (both prefer pairs that share a letter over outer products);
 - intervals: the cheapest tree whose every node contracts a contiguous run of the factors in
   their written order, by dynamic programming over runs (O(n^3)); for a matrix chain this is
-  the classic optimal parenthesisation, so chains of any length get the FLOP optimum.
+  the classic optimal parenthesisation, so chains of any length get the FLOP optimum;
+- connected subsets: the least-FLOP tree of all, found by dynamic programming over the subsets
+  of factors that share letters (`subset_tree`), as long as the network has few enough of
+  them (up to about ten factors always; sparse networks of many more).
 Extraction therefore always has these orders to choose from, and saturation, when it gets far
-enough, finds better ones (orders that are not contiguous, and costs other than FLOPs).
+enough, finds better ones (costs other than FLOPs, and outer products where they pay).
 
 Chains too long to be one einsum network (more matrices than there are index letters) stay
 trees of `matmul`s; `matmul_chain_tree` gives the longest such chains the same optimal
@@ -31,6 +34,7 @@ contraction, exactly as the ruleset's splits do, so the FLOP counts are comparab
 from __future__ import annotations
 
 import math
+import operator
 from collections import Counter
 from typing import Sequence
 
@@ -38,11 +42,17 @@ from mirage_mlir.passes.eqsat.graph import Contract, MatMul, Node
 from mirage_mlir.passes.eqsat.type_rules import index_sizes, parse_spec
 
 #: The searches, in the order their trees are offered.
-RULES = ("interval", "flops", "shrink")
+RULES = ("interval", "subsets", "flops", "shrink")
 
 #: The interval searches cost O(n^3) steps; above this many factors they are skipped.
 MAX_INTERVAL_FACTORS = 160
 MAX_CHAIN_MATRICES = 256
+
+#: The subset search gives up (returns None) once it has listed more than this many pairs of
+#: connected sub-networks (and connected sets without partners): 1.6-1.9 us a pair when the
+#: search finishes (0.26 s at the cap on the project's machine, unloaded), 0.6 us a pair when
+#: it gives up (listing only). budget.SEED_PAIR_RATE is the rate seeding is predicted with.
+MAX_SUBSET_PAIRS = 150_000
 
 
 def seed_trees(node: Contract) -> list[Node]:
@@ -54,7 +64,14 @@ def seed_trees(node: Contract) -> list[Node]:
     for rule in RULES:
         if rule == "interval" and len(node.operands) > MAX_INTERVAL_FACTORS:
             continue
-        tree = interval_tree(node) if rule == "interval" else greedy_tree(node, rule)
+        if rule == "interval":
+            tree = interval_tree(node)
+        elif rule == "subsets":
+            tree = subset_tree(node)
+            if tree is None:  # too many connected sub-networks: the other searches stand
+                continue
+        else:
+            tree = greedy_tree(node, rule)
         trees.setdefault(_order(tree), tree)
     return list(trees.values())
 
@@ -177,6 +194,216 @@ def interval_tree(node: Contract) -> Node:
         return Contract((a, b), f"{la},{lb}->{result}"), result
 
     return build(0, n - 1)[0]
+
+
+class _TooManyPairs(Exception):
+    """Raised inside the subset search when it passes its cap on pairs."""
+
+
+def subset_tree(node: Contract, max_pairs: int = MAX_SUBSET_PAIRS) -> Node | None:
+    """The least-FLOP tree of binary `Contract`s equal to `node` without outer products, or
+    None when the network has more than `max_pairs` pairs of connected sub-networks.
+
+    Dynamic programming over the connected subsets of factors (subsets whose factors are linked
+    through shared letters; a letter held by three or more factors links them all): the best
+    tree of a subset U is its cheapest split into two disjoint connected subsets that share a
+    letter, each contracted by its own best tree. A sub-network's result keeps the letters
+    that a factor outside it or the output still needs, so a letter summed inside one factor,
+    or shared by several factors, is summed at the first contraction that holds all of its
+    factors; the FLOPs of a pairwise contraction are those `greedy_tree` counts (2 per point
+    of its loop nest when it sums a letter, 1 otherwise). The splits are listed once each, by
+    growing connected subsets along shared letters (the csg-cmp pairs of Moerkotte and
+    Neumann's DPccp), so the work is the number of such pairs: at most 3^n / 2 for n factors
+    that all share letters, far fewer for sparse networks (n^3 / 6 for a chain). A network in
+    several connected components has each component contracted by its best tree and the
+    results multiplied last, smallest first.
+    """
+    factors, out, sizes = _network(node)
+    n = len(factors)
+    letters = sorted(sizes)
+    bit = {c: 1 << k for k, c in enumerate(letters)}
+    masks = [sum({bit[c] for c in layout}) for _, layout in factors]
+    out_mask = sum({bit[c] for c in out})
+    adjacent = [
+        sum(1 << j for j in range(n) if j != i and masks[i] & masks[j]) for i in range(n)
+    ]
+    try:
+        pairs = _connected_pairs(adjacent, max_pairs)
+    except _TooManyPairs:
+        return None
+
+    letters_of = _union_table(masks)
+    everything = (1 << n) - 1
+
+    def kept_letters(subset: int) -> int:
+        outside = _union(letters_of, everything & ~subset)
+        return _union(letters_of, subset) & (outside | out_mask)
+
+    sizes_of = _union_table([sizes[c] for c in letters], operator.mul, 1)
+
+    def volume(mask: int) -> int:
+        return _union(sizes_of, mask, operator.mul, 1)
+
+    # kept[S]: the layout (a letter mask) of S's result; a single factor keeps its own.
+    kept = {1 << i: masks[i] for i in range(n)}
+    cost = {1 << i: 0 for i in range(n)}
+    split: dict[int, int] = {}
+    # A pair's parts must be priced before the pair: smaller unions first.
+    pairs.sort(key=lambda pair: (pair[0] | pair[1]).bit_count())
+    for left, right in pairs:
+        union = left | right
+        if union not in kept:
+            kept[union] = kept_letters(union)
+        both = kept[left] | kept[right]
+        total = cost[left] + cost[right] + volume(both) * (2 if both & ~kept[union] else 1)
+        if union not in cost or total < cost[union]:
+            cost[union], split[union] = total, left
+
+    def layout(mask: int) -> str:
+        return "".join(c for c in letters if mask & bit[c])
+
+    def build(subset: int, result: str | None = None) -> tuple[Node, str]:
+        if subset & (subset - 1) == 0:
+            return factors[subset.bit_length() - 1]
+        left = split[subset]
+        (a, la), (b, lb) = build(left), build(subset ^ left)
+        result = layout(kept[subset]) if result is None else result
+        return Contract((a, b), f"{la},{lb}->{result}"), result
+
+    components = _components(adjacent)
+    if len(components) == 1:
+        return build(everything, out)[0]
+    # Outer products only between components, the smallest results first.
+    parts = sorted(components, key=lambda c: (volume(kept.get(c) or kept_letters(c)), c))
+    acc, acc_layout = build(parts[0])
+    done = parts[0]
+    for part in parts[1:]:
+        done |= part
+        tensor, part_layout = build(part)
+        result = out if done == everything else layout(kept_letters(done))
+        acc = Contract((acc, tensor), f"{acc_layout},{part_layout}->{result}")
+        acc_layout = result
+    return acc
+
+
+def _union_table(values: Sequence[int], combine=operator.or_, unit: int = 0) -> list[list[int]]:
+    """Tables giving `combine` (bitwise or by default) of values[i] over the set bits i of a
+    mask, eight bits of the mask per table, so that folding a mask (`_union`) costs one lookup
+    per byte instead of one step per bit."""
+    tables = []
+    for base in range(0, len(values), 8):
+        chunk = values[base : base + 8]
+        table = [unit] * (1 << len(chunk))
+        for bits in range(1, len(table)):
+            low = (bits & -bits).bit_length() - 1
+            table[bits] = combine(table[bits & (bits - 1)], chunk[low])
+        tables.append(table)
+    return tables
+
+
+def _union(tables: list[list[int]], mask: int, combine=operator.or_, unit: int = 0) -> int:
+    """`combine` of the values (see `_union_table`) at the set bits of `mask`."""
+    result = unit
+    for table in tables:
+        if mask & 0xFF:
+            result = combine(result, table[mask & 0xFF])
+        mask >>= 8
+        if not mask:
+            break
+    return result
+
+
+def _components(adjacent: Sequence[int]) -> list[int]:
+    """The connected components (vertex masks) of the graph with adjacency masks `adjacent`."""
+    components, seen = [], 0
+    for start in range(len(adjacent)):
+        if seen >> start & 1:
+            continue
+        component, frontier = 0, 1 << start
+        while frontier:
+            component |= frontier
+            grown = 0
+            while frontier:
+                low = frontier & -frontier
+                grown |= adjacent[low.bit_length() - 1]
+                frontier ^= low
+            frontier = grown & ~component
+        components.append(component)
+        seen |= component
+    return components
+
+
+def _connected_pairs(adjacent: Sequence[int], cap: int) -> list[tuple[int, int]]:
+    """Every unordered pair (S1, S2) of disjoint connected vertex sets with an edge between
+    them, each once with S1 holding the lower vertex, of the graph with adjacency masks
+    `adjacent`; raises _TooManyPairs once the pairs and the connected sets visited pass `cap`.
+
+    Connected sets grow from their lowest vertex through neighbours above it, each set reached
+    once because a recursion excludes the neighbours its siblings already added; the partners
+    of a set grow the same way from each of its neighbours above its lowest vertex.
+    """
+    neighbours_of = _union_table(adjacent)
+    pairs: list[tuple[int, int]] = []
+    # Sets visited (with no partner, a set adds no pair but still costs a step).
+    visited = [0]
+
+    def neighbours(subset: int) -> int:
+        return _union(neighbours_of, subset) & ~subset
+
+    def reserve(count: int) -> None:
+        # Checked before a loop over the 2^k - 1 subsets of k new neighbours, which is
+        # astronomically long on a dense network of many factors.
+        if len(pairs) + visited[0] + count > cap:
+            raise _TooManyPairs
+
+    def grow_partners(s1: int, s2: int, excluded: int) -> None:
+        fresh = neighbours(s2) & ~excluded
+        if not fresh:
+            return
+        reserve((1 << fresh.bit_count()) - 1)
+        sub = fresh
+        while sub:
+            pairs.append((s1, s2 | sub))
+            sub = (sub - 1) & fresh
+        excluded |= fresh
+        sub = fresh
+        while sub:
+            grow_partners(s1, s2 | sub, excluded)
+            sub = (sub - 1) & fresh
+
+    def partners(s1: int) -> None:
+        visited[0] += 1
+        lowest = s1 & -s1
+        excluded = s1 | (lowest - 1)
+        fresh = neighbours(s1) & ~excluded
+        reserve(fresh.bit_count())
+        rest = fresh
+        while rest:
+            top = 1 << (rest.bit_length() - 1)
+            rest ^= top
+            pairs.append((s1, top))
+            grow_partners(s1, top, excluded | (fresh & ((top << 1) - 1)))
+
+    def grow_sets(subset: int, excluded: int) -> None:
+        fresh = neighbours(subset) & ~excluded
+        if not fresh:
+            return
+        reserve((1 << fresh.bit_count()) - 1)
+        sub = fresh
+        while sub:
+            partners(subset | sub)
+            sub = (sub - 1) & fresh
+        excluded |= fresh
+        sub = fresh
+        while sub:
+            grow_sets(subset | sub, excluded)
+            sub = (sub - 1) & fresh
+
+    for i in reversed(range(len(adjacent))):
+        vertex = 1 << i
+        partners(vertex)
+        grow_sets(vertex, (vertex << 1) - 1)
+    return pairs
 
 
 def matmul_chain_tree(root: Node) -> Node | None:

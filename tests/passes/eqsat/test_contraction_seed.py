@@ -5,12 +5,16 @@ put beside (checked in float64 on random networks, hyperedges, scalars and lette
 inside one factor included). And they must matter: when a limit stops saturation before the
 `contraction` ruleset reaches the root of a large network, the extracted plan is the best
 seed, not the n-ary loop nest; and the interval search makes a long matrix chain's plan the
-dynamic-programming optimum whatever the limits.
+dynamic-programming optimum whatever the limits. The subset search is exact: checked against
+opt_einsum's exhaustive and dynamic-programming paths, and against a brute-force search over
+all splits of all subsets on networks with hyperedges and letters summed inside one factor.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import time
 
 import numpy as np
 import opt_einsum
@@ -169,3 +173,216 @@ def test_a_100_matrix_chain_gets_the_dp_optimum_under_the_default_limits(monkeyp
     monkeypatch.setattr(language, "matmul_chain_tree", lambda node: None)
     unseeded = optimize_graph(graph, target="flops", limits=limits)
     assert unseeded.flops_after > dp_chain_flops(dims)
+
+
+# --------------------------------------------------------------------------------------------
+# The subset search
+
+
+def connected_network(n: int, rng) -> tuple[str, dict[str, int]]:
+    """A connected standard network of n operands (every letter in two operands, or in one and
+    the output): a random tree of shared letters, n // 2 extra ones, two open letters."""
+    letters = iter(LETTERS)
+    layouts: list[list[str]] = [[] for _ in range(n)]
+    sizes: dict[str, int] = {}
+    edges = [(k, int(rng.integers(0, k))) for k in range(1, n)]
+    edges += [tuple(int(x) for x in rng.choice(n, 2, replace=False)) for _ in range(n // 2)]
+    for a, b in edges:
+        letter = next(letters)
+        layouts[a].append(letter)
+        layouts[b].append(letter)
+        sizes[letter] = int(rng.integers(2, 9))
+    output = []
+    for _ in range(2):
+        letter = next(letters)
+        layouts[int(rng.integers(0, n))].append(letter)
+        sizes[letter] = int(rng.integers(2, 9))
+        output.append(letter)
+    for layout in layouts:
+        rng.shuffle(layout)
+    return ",".join("".join(l) for l in layouts) + "->" + "".join(output), sizes
+
+
+def opt_einsum_path(spec: str, sizes: dict[str, int], how: str):
+    """opt_einsum's path and its FLOPs."""
+    shapes = [tuple(sizes[c] for c in layout) for layout in spec.split("->")[0].split(",")]
+    path, info = opt_einsum.contract_path(spec, *shapes, shapes=True, optimize=how)
+    return path, int(info.opt_cost)
+
+
+def has_outer_product(spec: str, path) -> bool:
+    """Whether a pairwise path contracts two tensors that share no letter."""
+    layouts = [set(l) for l in spec.split("->")[0].split(",")]
+    for step in path:
+        picked = [layouts[k] for k in step]
+        if len(picked) == 2 and not picked[0] & picked[1]:
+            return True
+        for k in sorted(step, reverse=True):
+            del layouts[k]
+        layouts.append(set().union(*picked))
+    return False
+
+
+def brute_force_flops(spec: str, sizes: dict[str, int]) -> int:
+    """The least FLOPs over all trees without outer products, by trying every split of every
+    subset (exponential; for a handful of connected operands)."""
+    inputs, out = spec.split("->")
+    layouts = [set(l) for l in inputs.split(",")]
+    n = len(layouts)
+
+    def letters(subset):
+        return set().union(*(layouts[k] for k in subset))
+
+    def connected(subset):
+        reached, frontier = {subset[0]}, [subset[0]]
+        while frontier:
+            k = frontier.pop()
+            for j in subset:
+                if j not in reached and layouts[j] & layouts[k]:
+                    reached.add(j)
+                    frontier.append(j)
+        return len(reached) == len(subset)
+
+    def kept(subset):
+        if len(subset) == 1:
+            return layouts[subset[0]]
+        rest = tuple(k for k in range(n) if k not in subset)
+        return letters(subset) & (letters(rest) | set(out))
+
+    best = {(k,): 0 for k in range(n)}
+    for size in range(2, n + 1):
+        for subset in itertools.combinations(range(n), size):
+            if not connected(subset):
+                continue
+            for left_size in range(1, size):
+                for left in itertools.combinations(subset, left_size):
+                    right = tuple(k for k in subset if k not in left)
+                    if left[0] != subset[0] or left not in best or right not in best:
+                        continue
+                    if not letters(left) & letters(right):
+                        continue
+                    both = kept(left) | kept(right)
+                    own = math.prod(sizes[c] for c in both) * (2 if both - kept(subset) else 1)
+                    total = best[left] + best[right] + own
+                    best[subset] = min(best.get(subset, total), total)
+    return best[tuple(range(n))]
+
+
+def test_subset_tree_is_exact_on_small_networks():
+    """3..9 operands: the subset search equals opt_einsum's 'dp' (the same trees: no outer
+    products), and its exhaustive 'optimal' wherever that path has no outer product (an outer
+    product of two small vectors sometimes saves a few percent; never less than 'optimal')."""
+    rng = np.random.default_rng(7)
+    equal_to_optimal = 0
+    for trial in range(35):
+        n = 3 + trial % 7
+        spec, sizes = connected_network(n, rng)
+        (root,) = network_graph(spec, sizes).outputs
+        tree = contraction_seed.subset_tree(root)
+        flops = tree_flops(tree)
+        optimal_path, optimal = opt_einsum_path(spec, sizes, "optimal")
+        assert flops == opt_einsum_path(spec, sizes, "dp")[1], spec
+        assert flops >= optimal, spec
+        if not has_outer_product(spec, optimal_path):
+            assert flops == optimal, spec
+            equal_to_optimal += 1
+    assert equal_to_optimal >= 25
+
+
+def test_subset_tree_is_exact_on_mid_sized_networks():
+    """10..16 operands: no worse than opt_einsum's 'dp' whenever the search finishes within
+    its cap (most networks up to 14 operands)."""
+    rng = np.random.default_rng(8)
+    finished = 0
+    for n in (10, 11, 12, 13, 14, 16):
+        spec, sizes = connected_network(n, rng)
+        (root,) = network_graph(spec, sizes).outputs
+        tree = contraction_seed.subset_tree(root)
+        if tree is None:
+            continue
+        finished += 1
+        assert tree_flops(tree) <= opt_einsum_path(spec, sizes, "dp")[1], spec
+    assert finished >= 4
+
+
+def test_subset_tree_handles_hyperedges_and_inner_sums():
+    """Letters in three or more factors, letters summed inside one factor, letters of one
+    factor kept for the output: the least FLOPs of a brute-force search, and the einsum's
+    values."""
+    rng = np.random.default_rng(9)
+    checked = 0
+    for trial in range(200):
+        spec, sizes = random_network(rng, max_operands=7, standard=False)
+        graph = network_graph(spec, sizes)
+        (root,) = graph.outputs
+        layouts = [set(l) for l in spec.split("->")[0].split(",")]
+        if len(layouts) < 3 or len(contraction_seed._components(
+            [sum(1 << j for j in range(len(layouts)) if j != i and layouts[i] & layouts[j])
+             for i in range(len(layouts))]
+        )) > 1:
+            continue
+        tree = contraction_seed.subset_tree(root)
+        assert tree_flops(tree) == brute_force_flops(spec, sizes), spec
+        values = random_values(graph, seed=trial)
+        want = evaluate(graph, values, precision="f64")[0]
+        got = evaluate(Graph.of(tree), values, precision="f64")[0]
+        np.testing.assert_allclose(
+            got, want, rtol=1e-9, atol=1e-9 * max(1.0, float(np.abs(want).max())), err_msg=spec
+        )
+        checked += 1
+    # Hyperedges and inner sums are in most of them.
+    assert checked >= 30
+    hyper = "ab,ac,ad,ae->a"  # one letter in every factor, summed nowhere
+    sizes = dict(zip("abcde", (3, 4, 5, 6, 7)))
+    (root,) = network_graph(hyper, sizes).outputs
+    assert tree_flops(contraction_seed.subset_tree(root)) == brute_force_flops(hyper, sizes)
+
+
+def test_connected_pairs_lists_every_split_once():
+    """The pairs listed are exactly the splits of connected sets into two connected, linked
+    parts, each once (counted by brute force on random graphs)."""
+    rng = np.random.default_rng(10)
+    for trial in range(40):
+        n = int(rng.integers(2, 9))
+        adjacent = [0] * n
+        for i, j in itertools.combinations(range(n), 2):
+            if rng.random() < 0.4:
+                adjacent[i] |= 1 << j
+                adjacent[j] |= 1 << i
+
+        def connected(mask):
+            reached = mask & -mask
+            while True:
+                grown = reached
+                for k in range(n):
+                    if reached >> k & 1:
+                        grown |= adjacent[k] & mask
+                if grown == reached:
+                    return reached == mask
+                reached = grown
+
+        def linked(a, b):
+            return any(a >> k & 1 and adjacent[k] & b for k in range(n))
+
+        want = {
+            (a, u ^ a)
+            for u in range(1, 1 << n)
+            if connected(u)
+            for a in range(1, u)
+            if a & u == a and a & (u & -u) and connected(a) and connected(u ^ a) and linked(a, u ^ a)
+        }
+        got = contraction_seed._connected_pairs(adjacent, 10**6)
+        assert len(got) == len(set(got)) and set(got) == want, (trial, adjacent)
+
+
+def test_subset_search_gives_up_quickly_on_a_dense_network():
+    """Twenty factors that all share letters (a ring of loops walked three times): far past the
+    cap, so the search returns None, fast, and the other seeds still stand."""
+    loops = 7
+    layouts = [LETTERS[k % loops] + LETTERS[(k + 1) % loops] for k in range(20)]
+    spec = ",".join(layouts) + "->ad"
+    (root,) = network_graph(spec, {c: 2 for c in LETTERS[:loops]}).outputs
+    start = time.perf_counter()
+    assert contraction_seed.subset_tree(root) is None
+    assert time.perf_counter() - start < 1.0
+    assert len(contraction_seed.seed_trees(root)) >= 1
