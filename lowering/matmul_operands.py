@@ -7,11 +7,13 @@ is the logical `[rows, cols]` block of the operand matrix for one K step:
 - an operand the kernel reads from memory is one strided load: a transposed
   operand swaps its two strides, and a batch dimension of size 1 (or one the
   operand lacks) has stride 0, so nothing is copied or broadcast in memory;
-- an operand computed inside the kernel (a prologue: elementwise ops and
-  transposes of kernel inputs) is evaluated on that block by a `FusedBody`
-  over the operand's own shape, so its inputs are read tile by tile and the
-  operand never reaches memory.  The result is narrowed back to the
-  operand's element type, so f16/bf16 products still use f16/bf16 `tt.dot`.
+- an operand computed inside the kernel (a prologue: elementwise ops, and
+  transposes, reshapes and slices of kernel inputs or of elementwise values)
+  is evaluated on that block by `index_remap.IndexedValues`: each layout op
+  maps the block's indices to its source's, so its inputs are read tile by
+  tile at the addresses the chain names and the operand never reaches
+  memory.  The result is narrowed back to the operand's element type, so
+  f16/bf16 products still use f16/bf16 `tt.dot`.
 """
 
 from __future__ import annotations
@@ -25,15 +27,9 @@ from xdsl.ir import Operation, SSAValue
 from mirage_mlir.dialects import tt
 from mirage_mlir.dialects.arith import CmpiOp, SelectOp
 from mirage_mlir.lowering.dtypes import narrow
-from mirage_mlir.lowering.fused_body import FusedBody, KernelGroup, splat_constant_value
-from mirage_mlir.lowering.kernel_builder import (
-    LoweringError,
-    TileSpace,
-    const_i32,
-    row_major_strides,
-    splat,
-    splat_const,
-)
+from mirage_mlir.lowering.fused_body import KernelGroup, splat_constant_value
+from mirage_mlir.lowering.index_remap import IndexedValues
+from mirage_mlir.lowering.kernel_builder import LoweringError, const_i32, splat, splat_const
 
 
 @dataclass(frozen=True)
@@ -126,49 +122,25 @@ class OperandReader:
         assert isinstance(tensor_type, TensorType)
         shape = tuple(tensor_type.get_shape())
         r2, c2 = _outer(rows, cols)
+        block_shape = tuple(r2.type.get_shape())  # type: ignore[union-attr]
         # Stored dims: a transposed operand holds the logical rows in its last dim.
         stored_rows, stored_cols = (c2, r2) if transposed else (r2, c2)
-        index = [*self._batch_blocks(shape, r2), stored_rows, stored_cols]
+        index = (*self._batch_blocks(shape, block_shape), stored_rows, stored_cols)
         mask = arith.AndIOp(_in_range(stored_rows, shape[-2]), _in_range(stored_cols, shape[-1])).result
-        space = TileSpace(tuple(r2.type.get_shape()), index, mask)  # type: ignore[union-attr]
         element = tensor_type.get_element_type()
+        values = IndexedValues(block_shape, self.pointers, frozenset(prologue_ops(self.group, [value])))
+        computed = values.evaluate(value, index, mask, self.group.anchor)
         if value in self.pointers:
-            offsets = self._offsets(shape, index, space.shape)
-            pointers = tt.AddPtrOp(splat(self.pointers[value], space.shape), offsets).result
-            return tt.LoadOp(pointers, mask, splat_const(0.0, element, space.shape)).result
-        body = FusedBody(space, shape, self.pointers)
-        for op in prologue_ops(self.group, [value]):
-            if not body.run(op):
-                raise LoweringError(f"'{op.name}' cannot be fused into a matmul prologue", op)
-        if value not in body.tiles:
-            raise LoweringError(
-                "a matmul operand is neither a kernel input nor a prologue value", self.group.anchor
-            )
+            return computed  # a masked load: lanes outside the operand are already 0
         # Lanes outside the operand must add nothing to the product.
-        computed = body.tiles[value]
-        zero = splat_const(0.0, computed.type.get_element_type(), space.shape)  # type: ignore[union-attr]
-        tile = SelectOp(mask, computed, zero).result
-        return narrow(tile, element)
+        zero = splat_const(0.0, computed.type.get_element_type(), block_shape)  # type: ignore[union-attr]
+        return narrow(SelectOp(mask, computed, zero).result, element)
 
-    def _batch_blocks(self, shape: tuple[int, ...], like: SSAValue) -> list[SSAValue]:
-        """Per batch dim of the operand, its index block (0 where it broadcasts)."""
+    def _batch_blocks(self, shape: tuple[int, ...], like) -> list[SSAValue | None]:
+        """Per batch dim of the operand, its index (None, index 0, where it broadcasts)."""
         lead = len(shape) - 2
-        blocks = []
+        blocks: list[SSAValue | None] = []
         for d in range(lead):
             out_d = len(self.batch) - lead + d
-            if shape[d] == 1 or out_d < 0:
-                blocks.append(splat_const(0, i32, like.type.get_shape()))  # type: ignore[union-attr]
-            else:
-                blocks.append(splat(self.batch[out_d], like.type.get_shape()))  # type: ignore[union-attr]
+            blocks.append(None if shape[d] == 1 or out_d < 0 else splat(self.batch[out_d], like))
         return blocks
-
-    @staticmethod
-    def _offsets(shape, index, block_shape) -> SSAValue:
-        total: SSAValue | None = None
-        for size, stride, term in zip(shape, row_major_strides(shape), index):
-            if size == 1:
-                continue
-            if stride != 1:
-                term = arith.MuliOp(term, splat_const(stride, i32, block_shape)).result
-            total = term if total is None else arith.AddiOp(total, term).result
-        return total if total is not None else splat_const(0, i32, block_shape)

@@ -4,16 +4,20 @@ One program computes a `block_m x block_n` tile of the output (axis 0 over
 rows, axis 1 over columns, axis 2 over the flattened batch dimensions).  The
 K loop is an `scf.for` that carries one accumulator per product and applies
 `tt.dot` to tiles loaded with masks, so sizes need not be multiples of the
-tiles.  With two products that share their left operand (`dual_matmul`),
-each `x` tile is loaded once and feeds both `tt.dot`s in the same iteration.
+tiles.  Two products (`dual_matmul`) must have the same shape and contracted
+size; an operand they share is loaded once per K step and feeds both
+`tt.dot`s.
 
 Operand tiles come from `matmul_operands`: kernel inputs are strided loads
 (transposed operands and broadcast batch dimensions cost nothing), and
-operands computed in the kernel (elementwise ops and transposes of inputs:
-the prologue) are evaluated tile by tile inside the K loop.  Elementwise ops
-after the products (bias, activation, the product of the two results) run on
-the accumulators in registers before the one store.  f16/bf16 operands go to
-`tt.dot` as they are, with an f32 accumulator.
+operands computed in the kernel (the prologue: elementwise ops, and
+transposes, reshapes and slices, which only remap indices) are evaluated
+tile by tile inside the K loop.  Elementwise ops after the products (bias,
+activation, the product of the two results) run on the accumulators in
+registers before the one store.  An output that is a transpose or reshape of
+an epilogue value is a permuted store: each lane is written to the address
+its index maps to.  f16/bf16 operands go to `tt.dot` as they are, with an
+f32 accumulator.
 
 The products are `linalg.matmul` / `linalg.batch_matmul` whose init is a
 `linalg.fill` of zero, or `mirage.matmul` (NumPy batch broadcasting and
@@ -28,11 +32,11 @@ from dataclasses import dataclass
 from xdsl.builder import ImplicitBuilder
 from xdsl.dialects import arith, scf
 from xdsl.dialects.builtin import TensorType, i32
-from xdsl.ir import Block, Region, SSAValue
+from xdsl.ir import Block, Operation, Region, SSAValue
 
 from mirage_mlir.dialects import tt
 from mirage_mlir.dialects.arith import CmpiOp
-from mirage_mlir.lowering.dtypes import compute_type
+from mirage_mlir.lowering.dtypes import compute_type, narrow
 from mirage_mlir.lowering.fused_body import FusedBody, KernelGroup
 from mirage_mlir.lowering.kernel_builder import (
     LoweringError,
@@ -41,6 +45,12 @@ from mirage_mlir.lowering.kernel_builder import (
     next_power_of_two,
     splat,
     splat_const,
+)
+from mirage_mlir.lowering.index_remap import (
+    STORE_REMAP_OPS,
+    index_of_space,
+    result_index,
+    row_major_offsets,
 )
 from mirage_mlir.lowering.kernel_signature import kernel_for_group
 from mirage_mlir.lowering.matmul_operands import (
@@ -91,12 +101,57 @@ def _products(group: KernelGroup) -> list[Product]:
             f"the matmul template takes one or two products, found {len(products)}", group.anchor
         )
     if len(products) == 2 and (
-        products[0].lhs != products[1].lhs
-        or products[0].transpose_lhs != products[1].transpose_lhs
-        or products[0].result.type != products[1].result.type
+        products[0].result.type != products[1].result.type or products[0].k != products[1].k
     ):
-        raise LoweringError("two products in one kernel must share their left operand", group.anchor)
+        raise LoweringError(
+            "two products in one kernel must have the same shape and contracted size", group.anchor
+        )
     return products
+
+
+def _epilogue(
+    group: KernelGroup, body: FusedBody, skip: set[Operation]
+) -> dict[SSAValue, Operation]:
+    """Run the epilogue on `body`; returns the layout ops the kernel stores through.
+
+    A transpose or reshape of a value computed in the kernel moves no data:
+    it is kept as a view (result -> op) and the store writes each lane to
+    the address the view names (a permuted store).
+    """
+    views: dict[SSAValue, Operation] = {}
+    for op in group.ops:
+        if op.name in MATMUL_OPS or op in skip:
+            continue
+        source = op.operands[0] if op.operands else None
+        if op.name in STORE_REMAP_OPS and (source in body.tiles or source in views):
+            views[op.results[0]] = op
+            continue
+        if not body.run(op):
+            raise LoweringError(f"'{op.name}' cannot be fused into a matmul epilogue", op)
+    return views
+
+
+def _store(space: TileSpace, body: FusedBody, views, value: SSAValue, pointer, anchor) -> None:
+    """Write output `value`: a tile of the kernel, or a view of one (through its layout ops)."""
+    chain: list[Operation] = []
+    source = value
+    while source in views:
+        chain.append(views[source])
+        source = views[source].operands[0]
+    if source not in body.tiles:
+        raise LoweringError("a matmul kernel's output must be a value of its epilogue", anchor)
+    tile = body.read(source, list(range(len(body.space_shape))), anchor)
+    if not chain:
+        space.store(pointer, value.type, tile)
+        return
+    index = index_of_space(space.index, body.space_shape)
+    for op in reversed(chain):
+        index = result_index(op, index, space.shape)
+    out_type = value.type
+    assert isinstance(out_type, TensorType)
+    offsets = row_major_offsets(tuple(out_type.get_shape()), index, space.shape)
+    pointers = tt.AddPtrOp(splat(pointer, space.shape), offsets).result
+    tt.StoreOp(pointers, narrow(tile, out_type.get_element_type()), space.mask)
 
 
 def build_matmul_kernel(
@@ -113,9 +168,6 @@ def build_matmul_kernel(
     batch = math.prod(batch_shape)
     bm, bn, bk = _tile(m, tiles.block_m), _tile(n, tiles.block_n), _tile(k, tiles.block_k)
     element = out_type.get_element_type()
-    for value in group.outputs:
-        if tuple(value.type.get_shape()) != shape:  # type: ignore[union-attr]
-            raise LoweringError("a matmul kernel's outputs must have the product's shape", group.anchor)
     prologue = prologue_ops(group, [v for p in products for v in (p.lhs, p.rhs)])
 
     kernel, pointers, out_pointers = kernel_for_group(name, group)
@@ -134,11 +186,23 @@ def build_matmul_kernel(
         )
         with ImplicitBuilder(loop_body) as (k0, *accs):
             ks = arith.AddiOp(splat(k0, [bk]), k_range).result
-            first = products[0]
-            a_tile = reader.tile(first.lhs, first.transpose_lhs, rows, ks)
+            tiles_of: dict[tuple[SSAValue, bool, bool], SSAValue] = {}
+
+            def operand_tile(value: SSAValue, transposed: bool, left: bool) -> SSAValue:
+                # A shared operand (dual_matmul) is loaded once per K step.
+                key = (value, transposed, left)
+                if key not in tiles_of:
+                    tiles_of[key] = (
+                        reader.tile(value, transposed, rows, ks)
+                        if left
+                        else reader.tile(value, transposed, ks, cols)
+                    )
+                return tiles_of[key]
+
             results = []
             for product, acc in zip(products, accs):
-                b_tile = reader.tile(product.rhs, product.transpose_rhs, ks, cols)
+                a_tile = operand_tile(product.lhs, product.transpose_lhs, True)
+                b_tile = operand_tile(product.rhs, product.transpose_rhs, False)
                 results.append(tt.DotOp(a_tile, b_tile, acc, tiles.input_precision).d)
             scf.YieldOp(*results)
 
@@ -149,13 +213,9 @@ def build_matmul_kernel(
         body = FusedBody(space, shape, pointers)
         for product, result in zip(products, loop.results):
             body.tiles[product.result] = result
-        for op in group.ops:
-            if op.name in MATMUL_OPS or op in prologue:
-                continue
-            if not body.run(op):
-                raise LoweringError(f"'{op.name}' cannot be fused into a matmul epilogue", op)
+        views = _epilogue(group, body, set(prologue))
         for value, pointer in zip(group.outputs, out_pointers):
-            space.store(pointer, value.type, body.read(value, list(range(len(shape))), group.anchor))
+            _store(space, body, views, value, pointer, group.anchor)
         tt.ReturnOp()
     grid = (-(-m // bm), -(-n // bn), batch)
     return kernel, grid

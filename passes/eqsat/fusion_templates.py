@@ -36,8 +36,10 @@ The rules, and why:
    ancestor of the core op, consumed only inside the group and never an output, since its
    tiles are recomputed by every program that loads them) or epilogue (a descendant, with the
    core result's shape, combining only core and epilogue values with values from memory).
-   Prologue members are elementwise ops of the operand's shape, or transposes, slices and
-   reshapes (strided loads); an epilogue may end in a transpose (a permuted store). The core
+   Prologue members are elementwise ops, or transposes, slices and reshapes: index
+   remappings, so the kernel loads each lane of an operand tile from the address its index
+   maps to however the chain reorders it (lowering/index_remap.py); an epilogue may end in a
+   transpose (a permuted store). The core
    op is a real matmul or attention node: an elementwise product is never taken for a
    contraction. A dual_matmul's two matmuls share an
    operand in the same position, neither feeds the other, and some epilogue member reads both.
