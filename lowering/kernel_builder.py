@@ -208,15 +208,36 @@ def emit_elementwise_body(
     """
     block = generic.regions[0].block
     values: dict[SSAValue, SSAValue] = dict(zip(block.args, operands))
+
+    def scalar_constant(op: Operation) -> SSAValue | None:
+        attr = op.properties.get("value") or op.attributes.get("value")
+        if op.name == "arith.constant" and isinstance(attr, FloatAttr | IntegerAttr):
+            return splat_const(attr.value.data, compute_type(attr.type), shape)
+        return None
+
+    def value(v: SSAValue) -> SSAValue:
+        """The tile of `v`; a scalar constant defined outside the body becomes a splat."""
+        if v not in values:
+            owner = getattr(v, "op", None)
+            splat_value = scalar_constant(owner) if owner is not None else None
+            if splat_value is None:
+                raise LoweringError(
+                    "a linalg.generic body reads a value defined outside it that is not a "
+                    "scalar constant; the kernel templates cannot pass it in",
+                    generic,
+                )
+            values[v] = splat_value
+        return values[v]
+
     for op in block.ops:
         if until is not None and until in values:
             return [values[until]]
         if op.name == "linalg.yield":
-            return [values[v] for v in op.operands]
+            return [value(v) for v in op.operands]
         if op.name == "arith.constant":
-            attr = op.properties.get("value") or op.attributes.get("value")
-            if isinstance(attr, FloatAttr | IntegerAttr):
-                values[op.results[0]] = splat_const(attr.value.data, compute_type(attr.type), shape)
+            splat_value = scalar_constant(op)
+            if splat_value is not None:
+                values[op.results[0]] = splat_value
                 continue
         if op.name == "linalg.index" or op.regions:
             raise LoweringError(f"'{op.name}' inside a linalg.generic body is not supported", generic)
@@ -226,13 +247,13 @@ def emit_elementwise_body(
             op.operands[0].type
         ) == compute_type(op.results[0].type):
             # f16/bf16 already compute in f32: the conversion is the identity here.
-            values[op.results[0]] = values[op.operands[0]]
+            values[op.results[0]] = value(op.operands[0])
             continue
         if op.name in _EXPANSIONS:
-            values[op.results[0]] = _EXPANSIONS[op.name](values[op.operands[0]], shape)
+            values[op.results[0]] = _EXPANSIONS[op.name](value(op.operands[0]), shape)
             continue
         new = op.create(
-            operands=[values[v] for v in op.operands],
+            operands=[value(v) for v in op.operands],
             result_types=[
                 TensorType(compute_type(r.type), shape) if shape else compute_type(r.type)
                 for r in op.results
