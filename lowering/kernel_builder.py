@@ -46,6 +46,37 @@ class LoweringError(Exception):
         self.op = op
 
 
+#: The ops a reduction body may combine its accumulator with: the op and its identity.
+REDUCTION_COMBINERS = {
+    "arith.addf": (arith.AddfOp, 0.0),
+    "arith.mulf": (arith.MulfOp, 1.0),
+    "arith.maximumf": (arith.MaximumfOp, float("-inf")),
+    "arith.maxnumf": (arith.MaxnumfOp, float("-inf")),
+    "arith.minimumf": (arith.MinimumfOp, float("inf")),
+    "arith.minnumf": (arith.MinnumfOp, float("inf")),
+}
+
+
+def reduction_combine(generic: Operation) -> tuple[Operation, SSAValue] | None:
+    """The op that combines a reduction generic's accumulator, and the value it combines in.
+
+    None unless the body yields one REDUCTION_COMBINERS op of the accumulator, and nothing
+    else in the body reads the accumulator.
+    """
+    block = generic.regions[0].block
+    acc_arg, yielded = block.args[-1], block.last_op.operands[0]
+    combine = yielded.owner
+    if (
+        not isinstance(combine, Operation)
+        or combine.name not in REDUCTION_COMBINERS
+        or acc_arg not in combine.operands
+        or len(list(acc_arg.uses)) != 1
+    ):
+        return None
+    a, b = combine.operands
+    return combine, (b if a == acc_arg else a)
+
+
 def next_power_of_two(n: int) -> int:
     """The smallest power of two >= n (Triton's block sizes are powers of two)."""
     return 1 << max(0, (int(n) - 1).bit_length())

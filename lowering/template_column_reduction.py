@@ -40,10 +40,12 @@ from mirage_mlir.dialects.arith import CmpiOp, SelectOp
 from mirage_mlir.lowering.dtypes import compute_type, convert, widen
 from mirage_mlir.lowering.fused_body import KernelGroup, is_elementwise_generic, splat_constant_value
 from mirage_mlir.lowering.kernel_builder import (
+    REDUCTION_COMBINERS,
     LoweringError,
     const_i32,
     emit_elementwise_body,
     next_power_of_two,
+    reduction_combine,
     splat,
     splat_const,
     tensor_operand_dims,
@@ -55,16 +57,6 @@ BLOCK_C = 32
 
 BLOCK_R = 64
 """Rows per loop iteration (upper bound)."""
-
-_COMBINERS = {
-    "arith.addf": (arith.AddfOp, 0.0),
-    "arith.mulf": (arith.MulfOp, 1.0),
-    "arith.maximumf": (arith.MaximumfOp, float("-inf")),
-    "arith.maxnumf": (arith.MaxnumfOp, float("-inf")),
-    "arith.minimumf": (arith.MinimumfOp, float("inf")),
-    "arith.minnumf": (arith.MinnumfOp, float("inf")),
-}
-"""Combines a column reduction may end in, with their identities."""
 
 _VIEWS = ("tensor.collapse_shape", "tensor.expand_shape")
 
@@ -241,21 +233,14 @@ class _ColumnKernel:
     def reduction_step(self, op: Operation, acc: SSAValue, rows_cols, mask) -> SSAValue:
         """Fold one row block of a reduction generic into its [block_c] accumulator."""
         block = op.regions[0].block
-        acc_arg, yielded = block.args[-1], block.last_op.operands[0]
-        combine = yielded.owner
-        if (
-            not isinstance(combine, Operation)
-            or combine.name not in _COMBINERS
-            or acc_arg not in combine.operands
-            or len(list(acc_arg.uses)) != 1
-            or len(op.results) != 1
-        ):
+        found = reduction_combine(op)
+        if found is None or len(op.results) != 1:
             raise LoweringError(
                 "a column reduction's body must end in one add, mul, max or min with the "
                 "accumulator",
                 op,
             )
-        mapped = combine.operands[1] if combine.operands[0] == acc_arg else combine.operands[0]
+        combine, mapped = found
         maps = [m.data for m in op.indexing_maps.data]
         tiles = [self._read(v, m, op, rows_cols, mask) for v, m in zip(op.inputs, maps)]
         if mapped in block.args:
@@ -263,7 +248,7 @@ class _ColumnKernel:
         else:
             shape = [self.block_r, self.block_c]
             (tile,) = emit_elementwise_body(op, [*tiles, tiles[0]], shape, until=mapped)
-        combiner, identity = _COMBINERS[combine.name]
+        combiner, identity = REDUCTION_COMBINERS[combine.name]
         element = _compute(op.results[0])
         tile = SelectOp(mask, tile, splat_const(identity, element, [self.block_r, self.block_c])).result
         part = tt.ReduceOp([tile], 0, lambda a, b: [combiner(a, b).result]).result[0]
@@ -272,7 +257,7 @@ class _ColumnKernel:
     def identity(self, op: Operation) -> float:
         """The identity of a reduction generic's combine (its accumulator's start)."""
         combine = op.regions[0].block.last_op.operands[0].owner
-        return _COMBINERS[combine.name][1] if combine.name in _COMBINERS else 0.0
+        return REDUCTION_COMBINERS[combine.name][1] if combine.name in REDUCTION_COMBINERS else 0.0
 
 
 def _row_block(kernel: _ColumnKernel, r0: SSAValue, cols: SSAValue, col_mask: SSAValue):
@@ -417,7 +402,7 @@ def _emit_loop(k, level, reductions, norms, full_outputs, out_pointers, group, c
         init = splat_constant_value(op.outputs[0])
         if init is None:
             raise LoweringError("a column reduction's init must be a constant fill", op)
-        combiner = _COMBINERS[op.regions[0].block.last_op.operands[0].owner.name][0]
+        combiner = REDUCTION_COMBINERS[op.regions[0].block.last_op.operands[0].owner.name][0]
         k.columns[op.results[0]] = combiner(acc, splat_const(init, _element(acc), [bc])).result
     for i, op in enumerate(my_norms):
         _finish_batch_norm(k, op, outs[len(my_reductions) + 2 * i], outs[len(my_reductions) + 2 * i + 1], cols, col_mask)

@@ -29,11 +29,13 @@ from mirage_mlir.dialects.arith import CmpiOp, SelectOp
 from mirage_mlir.lowering.dtypes import compute_type
 from mirage_mlir.lowering.fused_body import FusedBody, KernelGroup, splat_constant_value
 from mirage_mlir.lowering.kernel_builder import (
+    REDUCTION_COMBINERS,
     LoweringError,
     TileSpace,
     const_i32,
     emit_elementwise_body,
     next_power_of_two,
+    reduction_combine,
     splat,
     splat_const,
     tensor_operand_dims,
@@ -42,16 +44,6 @@ from mirage_mlir.lowering.kernel_signature import kernel_for_group
 
 MAX_ROW = 16384
 """The longest row one program holds in registers."""
-
-_COMBINERS = {
-    "arith.addf": arith.AddfOp,
-    "arith.mulf": arith.MulfOp,
-    "arith.maximumf": arith.MaximumfOp,
-    "arith.maxnumf": arith.MaxnumfOp,
-    "arith.minimumf": arith.MinimumfOp,
-    "arith.minnumf": arith.MinnumfOp,
-}
-
 
 def _row_space(space_shape: tuple[int, ...], block: int) -> TileSpace:
     """Lanes along the last dimension; leading indices from the program id."""
@@ -136,29 +128,19 @@ class _RowBody(FusedBody):
         init = splat_constant_value(op.outputs[0])
         if init is None:
             raise LoweringError("a row reduction's init must be a constant fill", op)
-        block = op.regions[0].block
-        acc_arg, yielded = block.args[-1], block.last_op.operands[0]
-        combine = yielded.owner
-        if (
-            not isinstance(combine, Operation)
-            or combine.name not in _COMBINERS
-            or acc_arg not in combine.operands
-            or len(list(acc_arg.uses)) != 1
-        ):
+        found = reduction_combine(op)
+        if found is None:
             raise LoweringError(
                 "a row reduction's body must end in one add, mul, max or min with the accumulator",
                 op,
             )
-        mapped_value = combine.operands[1] if combine.operands[0] == acc_arg else combine.operands[0]
+        combine, mapped_value = found
         tiles = [self.read(v, tensor_operand_dims(m, op), op) for v, m in zip(op.inputs, maps)]
-        element = compute_type(acc_arg.type)
+        element = compute_type(op.regions[0].block.args[-1].type)
         # Only the map part of the body runs on the tile; the combine becomes
         # the tt.reduce combiner, and the init joins once at the end.
         mapped = _map_part(op, tiles, mapped_value, self.space.shape)
-        identity = {"arith.addf": 0.0, "arith.mulf": 1.0}.get(
-            combine.name, float("-inf") if "max" in combine.name else float("inf")
-        )
-        combiner = _COMBINERS[combine.name]
+        combiner, identity = REDUCTION_COMBINERS[combine.name]
         total = _reduce(self.masked(mapped, identity), combiner)
         total = combiner(total, splat_const(init, element, ())).result
         self.tiles[op.results[0]] = splat(total, self.space.shape)
