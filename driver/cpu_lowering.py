@@ -27,7 +27,7 @@ becomes a trailing ``memref<3x4xf32>`` argument and the generic writes straight 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,10 @@ BUFFERIZATION_STAGES: tuple[LoweringStage, ...] = (
 # Buffers and loops to the LLVM dialect; `rewrite_memref_copies` runs before these.
 LLVM_STAGES: tuple[LoweringStage, ...] = (
     LoweringStage("func.func(convert-linalg-to-loops)"),
+    # bf16 never reaches LLVM as a float type: `widen_narrow_math` (run before these
+    # stages) leaves only conversions on bf16, and these become integer bit operations
+    # (round to nearest even, NaN kept quiet).
+    LoweringStage("func.func(arith-expand{include-bf16=true})"),
     LoweringStage("lower-affine"),
     LoweringStage("convert-scf-to-cf"),
     LoweringStage("expand-strided-metadata"),
@@ -100,6 +104,20 @@ LLVM_STAGES: tuple[LoweringStage, ...] = (
 )
 
 
+def lower_to_llvm(module: Any, run: Callable[[LoweringStage], None]) -> None:
+    """Lower `module` (a `torch_mlir.ir.Module`) in place, from tensors to LLVM.
+
+    `run` runs one stage on the module (the executor wraps MLIR's errors there). The
+    two IR rewrites that are not registered passes sit between the stage lists.
+    """
+    for stage in BUFFERIZATION_STAGES:
+        run(stage)
+    rewrite_memref_copies(module)
+    widen_narrow_math(module)
+    for stage in LLVM_STAGES:
+        run(stage)
+
+
 def full_pipeline_text() -> str:
     """The whole lowering in MLIR's pipeline syntax, for error messages.
 
@@ -111,6 +129,7 @@ def full_pipeline_text() -> str:
     return (
         f"builtin.module({bufferization})\n"
         "  then memref.copy -> linalg.copy (mirage_mlir.driver.cpu_lowering)\n"
+        "  then arith/math on bf16/f16 computed in f32 (mirage_mlir.driver.cpu_lowering)\n"
         f"  then builtin.module({to_llvm})"
     )
 
@@ -143,3 +162,80 @@ def rewrite_memref_copies(module: Any) -> int:
             linalg.copy(source, outs=[target])
         copy.erase()
     return len(copies)
+
+
+_NARROW_FLOATS = ("bf16", "f16")
+# Ops that only move or reinterpret narrow values, or convert them explicitly.
+_KEPT_NARROW = frozenset(
+    {"arith.extf", "arith.truncf", "arith.bitcast", "arith.constant", "arith.select"}
+)
+
+
+def widen_narrow_math(module: Any) -> int:
+    """Compute every arith/math op on bf16 or f16 in f32, rounding each result back.
+
+    LLVM lowers a bf16 operation either to native instructions (CPUs with AVX512-BF16)
+    or to calls into the compiler runtime (`__truncsfbf2`), which libgcc before GCC 13
+    lacks: the same module ran on one machine and failed to link on another. After this
+    rewrite only `arith.extf`/`arith.truncf` touch bf16, and `arith-expand` turns those
+    into integer operations.
+
+    Upstream's widening passes (`arith-emulate-unsupported-floats`,
+    `math-extend-to-supported-types`) lose the rounding between two widened ops: the
+    first marks its casts `contract`, which lets the greedy rewriter fold extf(truncf(x))
+    to x; the second never materialises the cast between two converted ops. Either way
+    tanh-then-exp is computed wholly in f32 and differs from torch, which rounds after
+    every op. Here each op is widened on its own with plain casts.
+
+    Returns how many ops were rewritten. `module` is a `torch_mlir.ir.Module`; the
+    caller holds its context.
+    """
+    from torch_mlir import ir
+
+    def narrow(value: Any) -> bool:
+        return str(value.type) in _NARROW_FLOATS
+
+    narrow_ops: list[Any] = []
+
+    def collect(op: Any) -> Any:
+        if (
+            op.name.split(".")[0] in ("arith", "math")
+            and op.name not in _KEPT_NARROW
+            and len(op.regions) == 0
+            and (
+                any(narrow(v) for v in op.operands)
+                or any(narrow(r) for r in op.results)
+            )
+        ):
+            narrow_ops.append(op)
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(collect)
+    f32 = ir.F32Type.get()
+    for op in narrow_ops:
+        with ir.InsertionPoint(op), op.location:
+            operands = [
+                (
+                    ir.Operation.create(
+                        "arith.extf", results=[f32], operands=[v]
+                    ).result
+                    if narrow(v)
+                    else v
+                )
+                for v in op.operands
+            ]
+            wide = ir.Operation.create(
+                op.name,
+                results=[f32 if narrow(r) else r.type for r in op.results],
+                operands=operands,
+                attributes={name: op.attributes[name] for name in op.attributes},
+            )
+        with ir.InsertionPoint.after(wide), op.location:
+            for old, new in zip(op.results, wide.results):
+                if narrow(old):
+                    new = ir.Operation.create(
+                        "arith.truncf", results=[old.type], operands=[new]
+                    ).result
+                old.replace_all_uses_with(new)
+        op.erase()
+    return len(narrow_ops)

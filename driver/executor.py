@@ -232,22 +232,19 @@ def _compile(mlir_text: str) -> JitModule:
             ) from None
         signatures = _read_signatures(module)
 
-        def run_stages(stages: Sequence[cpu_lowering.LoweringStage]) -> None:
-            for stage in stages:
-                try:
-                    manager = passmanager.PassManager.parse(stage.pipeline)
-                    manager.run(module.operation)
-                except ir.MLIRError as error:
-                    raise MlirCompileError(
-                        f"lowering for the CPU failed in pass '{stage.passes}':\n"
-                        + _format_diagnostics(error)
-                        + "\nfull lowering pipeline:\n"
-                        + cpu_lowering.full_pipeline_text()
-                    ) from None
+        def run_stage(stage: cpu_lowering.LoweringStage) -> None:
+            try:
+                manager = passmanager.PassManager.parse(stage.pipeline)
+                manager.run(module.operation)
+            except ir.MLIRError as error:
+                raise MlirCompileError(
+                    f"lowering for the CPU failed in pass '{stage.passes}':\n"
+                    + _format_diagnostics(error)
+                    + "\nfull lowering pipeline:\n"
+                    + cpu_lowering.full_pipeline_text()
+                ) from None
 
-        run_stages(cpu_lowering.BUFFERIZATION_STAGES)
-        cpu_lowering.rewrite_memref_copies(module)
-        run_stages(cpu_lowering.LLVM_STAGES)
+        cpu_lowering.lower_to_llvm(module, run_stage)
         _check_fully_lowered(module)
         # Translation to LLVM IR reports its errors on stderr and raises a bare
         # RuntimeError; keep that text for the exception.
