@@ -27,8 +27,19 @@ def _plan_dialect():
     return Plan
 
 
+def _tm_tensor_dialect():
+    from mirage_mlir.dialects.tm_tensor import TMTensor
+
+    return TMTensor
+
+
 def _all_dialects():
-    return {"mirage": _mirage_dialect, "tt": _tt_dialect, "plan": _plan_dialect}
+    return {
+        "mirage": _mirage_dialect,
+        "tt": _tt_dialect,
+        "plan": _plan_dialect,
+        "tm_tensor": _tm_tensor_dialect,
+    }
 
 
 def _eqsat_optimize():

@@ -12,9 +12,10 @@ text = print_mlir(module)                 # the module and its dialect_resources
 ```
 
 `mirage_context()` holds all of xDSL's dialects, the project's dialects from
-`mirage_mlir.universe.MIRAGE_UNIVERSE`, and the project's linalg in place of
-xDSL's.  `parse_mlir` uses `MirageParser` (hex float literals, resource names,
-op locations) and reports problems as located `MlirError`s.  `print_mlir`
+`mirage_mlir.universe.MIRAGE_UNIVERSE` (among them torch-mlir's `tm_tensor`),
+and the project's linalg, arith, tensor and ml_program in place of xDSL's.
+`parse_mlir` uses `MirageParser` (hex float literals, resource names, op
+locations) and reports problems as located `MlirError`s.  `print_mlir`
 prints the `{-# dialect_resources #-}` section after the module: without it
 every `dense_resource` weight would be silently dropped.
 """
@@ -70,11 +71,17 @@ def _fixed_tensor() -> Dialect:
     return Tensor
 
 
+def _fixed_ml_program() -> Dialect:
+    from mirage_mlir.dialects.ml_program import MLProgram
+
+    return MLProgram
+
+
 def dialect_factories() -> dict[str, Callable[[], Dialect]]:
     """Name -> factory of every dialect mirage-mlir reads, loaded lazily.
 
     xDSL's dialects, then the project's (which may not reuse an xDSL name),
-    then the fixed linalg, arith and tensor in place of xDSL's.
+    then the fixed linalg, arith, tensor and ml_program in place of xDSL's.
     """
     from xdsl.dialects import get_all_dialects
 
@@ -90,6 +97,7 @@ def dialect_factories() -> dict[str, Callable[[], Dialect]]:
     factories["linalg"] = _fixed_linalg
     factories["arith"] = _fixed_arith
     factories["tensor"] = _fixed_tensor
+    factories["ml_program"] = _fixed_ml_program
     return factories
 
 
