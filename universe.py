@@ -54,10 +54,17 @@ def _convert_mirage_to_triton():
     return ConvertMirageToTriton
 
 
+def _convert_mirage_to_linalg():
+    from mirage_mlir.passes.convert_mirage_to_linalg import ConvertMirageToLinalg
+
+    return ConvertMirageToLinalg
+
+
 def _all_passes():
     return {
         "eqsat-optimize": _eqsat_optimize,
         "convert-mirage-to-triton": _convert_mirage_to_triton,
+        "convert-mirage-to-linalg": _convert_mirage_to_linalg,
     }
 
 
