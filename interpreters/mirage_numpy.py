@@ -82,23 +82,36 @@ def attention(
 ) -> np.ndarray:
     """softmax(scale · q·kᵀ + mask) · v with grouped KV heads.
 
-    q [B, Hq, Sq, D], k [B, Hkv, Skv, D], v [B, Hkv, Skv, Dv] with Hq a multiple
-    of Hkv (query head h reads KV head h // (Hq / Hkv)); rank-3 operands are a
-    single head.  `scale` defaults to 1/sqrt(D).  `causal` keeps keys j <= i
-    for query i (top-left aligned); `mask` is added to the scaled scores and
-    broadcasts to [B, Hq, Sq, Skv].  A row whose scores are all -inf yields
-    zeros, as PyTorch's decomposed attention does; so does every row when there
+    q [..., Hq, Sq, D], k [..., Hkv, Skv, D], v [..., Hkv, Skv, Dv] with Hq a
+    multiple of Hkv (query head h reads KV head h // (Hq / Hkv)) and any number
+    of leading batch dimensions; rank-3 operands are a single head.  `scale`
+    defaults to 1/sqrt(D).  `causal` keeps keys j <= i for query i (top-left
+    aligned); `mask` is added to the scaled scores and broadcasts to them
+    ([..., Hq, Sq, Skv]).  A row whose scores are all -inf yields zeros, as
+    torch's scaled_dot_product_attention does; so does every row when there
     are no keys (Skv = 0), as the decomposed form's product over no keys is its
     zero init.  K and V are read per group through broadcasting, never repeated.
     """
     arrays = (q, k, v) if mask is None else (q, k, v, mask)
     out_dtype, widened = _widen(*arrays)
     q, k, v = widened[:3]
+    if not q.ndim == k.ndim == v.ndim >= 3:
+        raise ValueError("attention operands must have one rank, at least 3")
+    # Scores [..., Hq, Sq, Skv]; the mask is read at that shape.
+    scores_shape = q.shape[:-1] + (k.shape[-2],)
+    m = None if mask is None else np.broadcast_to(widened[3], scores_shape)
     single_head = q.ndim == 3
     if single_head:
         q, k, v = q[:, None], k[:, None], v[:, None]
-    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
-        raise ValueError("attention operands must all have rank 3 or 4")
+        m = None if m is None else m[:, None]
+    # Every leading dimension is a batch dimension: [B, H, S, D] with B their product.
+    lead = q.shape[:-3]
+    if k.shape[:-3] != lead or v.shape[:-3] != lead:
+        raise ValueError("attention operands disagree on their batch dimensions")
+    flat = int(np.prod(lead, dtype=np.int64))
+    q = q.reshape((flat,) + q.shape[-3:])
+    k = k.reshape((flat,) + k.shape[-3:])
+    v = v.reshape((flat,) + v.shape[-3:])
     batch, q_heads, q_len, head_dim = q.shape
     kv_heads, kv_len = k.shape[1], k.shape[2]
     if q_heads % kv_heads != 0:
@@ -110,13 +123,7 @@ def attention(
     # group through broadcasting.
     q5 = q.reshape(batch, kv_heads, group, q_len, head_dim)
     scores = np.matmul(q5 * q.dtype.type(scale), np.swapaxes(k, -1, -2)[:, :, None])
-    if mask is not None:
-        m = widened[3]
-        full = (batch, q_heads, q_len, kv_len) if not single_head else (
-            batch, q_len, kv_len)
-        m = np.broadcast_to(m, full)
-        if single_head:
-            m = m[:, None]
+    if m is not None:
         scores = scores + m.reshape(batch, kv_heads, group, q_len, kv_len)
     if causal:
         allowed = np.tril(np.ones((q_len, kv_len), dtype=bool))
@@ -127,7 +134,7 @@ def attention(
     denom = np.sum(e, axis=-1, keepdims=True)
     p = e / np.where(denom == 0.0, 1.0, denom)
     out = np.matmul(p, v[:, :, None])
-    out = out.reshape(batch, q_heads, q_len, v.shape[-1])
+    out = out.reshape(lead + (q_heads, q_len, v.shape[-1]))
     if single_head:
         out = out[:, 0]
     return out.astype(out_dtype)

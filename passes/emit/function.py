@@ -26,31 +26,8 @@ from xdsl.rewriter import InsertPoint
 from xdsl.transforms.dead_code_elimination import would_be_trivially_dead
 
 from mirage_mlir.dialects import mirage
-from mirage_mlir.passes.emit.emit_elementwise import (
-    emit_cast,
-    emit_elementwise,
-    emit_full,
-    emit_reduce,
-    emit_scale,
-    is_float_value,
-)
-from mirage_mlir.passes.emit.emit_linear import (
-    emit_broadcast,
-    emit_concat,
-    emit_contract,
-    emit_matmul,
-    emit_reshape,
-    emit_slice,
-    emit_transpose,
-)
+from mirage_mlir.passes.emit.emit_elementwise import is_float_value
 from mirage_mlir.passes.emit.emit_masks import emit_causal_mask
-from mirage_mlir.passes.emit.emit_nn import (
-    emit_attention,
-    emit_batch_norm,
-    emit_layer_norm,
-    emit_rms_norm,
-    emit_softmax,
-)
 from mirage_mlir.passes.emit.structured import EmitError, tensor_type
 from mirage_mlir.passes.eqsat.graph import Graph, Node
 from mirage_mlir.passes.eqsat.language_nn import causal_form
@@ -58,26 +35,20 @@ from mirage_mlir.passes.recognize.effects import has_side_effects
 
 Emitter = Callable[[Node, Sequence[SSAValue]], SSAValue]
 
-#: One function per node kind; each builds its ops and returns the node's value.
-EMITTERS: dict[str, Emitter] = {
-    "full": emit_full,
-    "matmul": emit_matmul,
-    "transpose": emit_transpose,
-    "reshape": emit_reshape,
-    "scale": emit_scale,
-    "contract": emit_contract,
-    "elementwise": emit_elementwise,
-    "reduce": emit_reduce,
-    "broadcast": emit_broadcast,
-    "concat": emit_concat,
-    "slice": emit_slice,
-    "cast": emit_cast,
-    "softmax": emit_softmax,
-    "attention": emit_attention,
-    "rms_norm": emit_rms_norm,
-    "layer_norm": emit_layer_norm,
-    "batch_norm": emit_batch_norm,
-}
+def _emitters() -> dict[str, Emitter]:
+    """One function per node kind (from the op registry); each builds its ops and returns
+    the node's value."""
+    from mirage_mlir.passes.eqsat.kinds import KINDS
+
+    table: dict[str, Emitter] = {}
+    for kind in KINDS.values():
+        emitter = kind.emitter()
+        if emitter is not None:
+            table[kind.name] = emitter
+    return table
+
+
+EMITTERS: dict[str, Emitter] = _emitters()
 
 LEAF_KINDS = ("input", "constant")
 

@@ -32,8 +32,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from mirage_mlir.passes.eqsat.graph import Graph, TensorType, parse_spec, index_sizes
-from mirage_mlir.passes.eqsat.graph_nn import STRUCTURED_KINDS, structured_flops
+from mirage_mlir.passes.eqsat.graph import Graph, GraphError, TensorType, parse_spec, index_sizes
+from mirage_mlir.passes.eqsat.kinds import NO_ENGINE, kind_named
 
 
 @dataclass(frozen=True)
@@ -140,33 +140,15 @@ UNLOWERABLE_SECONDS = 3600.0
 def node_work(
     kind: str, attrs: tuple, operands: Sequence[TensorType], result: TensorType
 ) -> KernelWork:
-    """The work of one op run as its own kernel."""
-    if kind in ("input", "constant", "full", "reshape"):
+    """The work of one op run as its own kernel (FLOPs and engine from the op registry)."""
+    try:
+        flops, engine = kind_named(kind).work(attrs, operands, result)
+    except GraphError:
+        raise ValueError(f"no cost rule for node kind {kind!r}") from None
+    if engine == NO_ENGINE:
         return NO_KERNEL
     read = sum(t.nbytes for t in operands)
-    written = result.nbytes
-    if kind == "matmul":
-        a, b = operands
-        m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-        batch = math.prod(result.shape[:-2])
-        return KernelWork(2 * batch * m * k * n, read, written, "matrix", result.dtype)
-    if kind == "contract":
-        flops, summed = contraction_flops(attrs[0], [t.shape for t in operands])
-        if len(operands) > 2:
-            engine = "loop_nest"
-        else:
-            engine = "matrix" if summed else "vector"
-        return KernelWork(flops, read, written, engine, result.dtype)
-    if kind in ("scale", "elementwise"):
-        return KernelWork(result.numel, read, written, "vector", result.dtype)
-    if kind in ("transpose", "opaque"):
-        # A transpose only moves data; an opaque op's arithmetic is unknown.
-        return KernelWork(0, read, written, "vector", result.dtype)
-    if kind in STRUCTURED_KINDS:
-        flops = structured_flops(kind, attrs, operands, result)
-        engine = "matrix" if kind == "attention" else "vector"
-        return KernelWork(flops, read, written, engine, result.dtype)
-    raise ValueError(f"no cost rule for node kind {kind!r}")
+    return KernelWork(flops, read, result.nbytes, engine, result.dtype)
 
 
 def contraction_flops(spec: str, shapes: Sequence[tuple[int, ...]]) -> tuple[int, bool]:

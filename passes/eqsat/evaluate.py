@@ -2,7 +2,8 @@
 
 `evaluate(graph, values)` runs a graph on NumPy arrays. It is the oracle for every rewrite rule
 (both sides of a rule's example must agree) and for every extraction (the optimised graph must
-compute what the input graph computed). bf16 has no NumPy type and is evaluated in float32.
+compute what the input graph computed). bf16 has no NumPy type: its values are float32
+arrays rounded to bf16 after every node, as torch rounds after every op.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from mirage_mlir.interpreters.mirage_numpy import round_to_bfloat16
 from mirage_mlir.passes.eqsat.graph import Graph, GraphError, Node
-from mirage_mlir.passes.eqsat.graph_nn import STRUCTURED_KINDS, evaluate_structured
+from mirage_mlir.passes.eqsat.kinds import kind_named
+from mirage_mlir.passes.eqsat.kinds.elementwise import ELEMENTWISE_OPS
 
 NUMPY_DTYPES: dict[str, type] = {
     "f64": np.float64,
@@ -25,41 +28,8 @@ NUMPY_DTYPES: dict[str, type] = {
 }
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    from scipy.special import erf
-
-    return erf(x).astype(x.dtype)
-
-
-ELEMENTWISE_NUMPY: dict[str, Callable[..., np.ndarray]] = {
-    "neg": np.negative,
-    "abs": np.abs,
-    "exp": np.exp,
-    "log": np.log,
-    "tanh": np.tanh,
-    "sqrt": np.sqrt,
-    "rsqrt": lambda x: np.reciprocal(np.sqrt(x)),
-    "reciprocal": np.reciprocal,
-    "sigmoid": lambda x: np.reciprocal(1 + np.exp(-x)),
-    "erf": _erf,
-    "sin": np.sin,
-    "cos": np.cos,
-    "relu": lambda x: np.maximum(x, np.zeros((), x.dtype)),
-    "add": np.add,
-    "sub": np.subtract,
-    "mul": np.multiply,
-    "div": np.divide,
-    "max": np.maximum,
-    "min": np.minimum,
-    "pow": np.power,
-    "gt": np.greater,
-    "ge": np.greater_equal,
-    "lt": np.less,
-    "le": np.less_equal,
-    "eq": np.equal,
-    "ne": np.not_equal,
-    "where": np.where,
-}
+#: The NumPy meaning of each elementwise operation (declared with the elementwise kind).
+ELEMENTWISE_NUMPY = ELEMENTWISE_OPS
 
 
 def evaluate(
@@ -87,6 +57,9 @@ def evaluate(
         if precision is not None and node.dtype.startswith(("f", "bf")):
             dtype = NUMPY_DTYPES[precision]
         value = np.asarray(value).astype(dtype, copy=False)
+        if node.dtype == "bf16" and precision is None:
+            # Held in float32, rounded as every bf16 value is rounded.
+            value = round_to_bfloat16(value)
         if value.shape != node.shape:
             raise GraphError(
                 f"{node.kind} produced shape {value.shape}, its type says {node.shape}"
@@ -118,30 +91,16 @@ def _evaluate_node(
                 f"{kind} {name!r} expects shape {node.shape}, got {array.shape}"
             )
         return array
-    if kind == "full":
-        return np.full(node.shape, attrs[0])
-    if kind == "matmul":
-        return np.matmul(*args)
-    if kind == "transpose":
-        return np.transpose(args[0], attrs[0])
-    if kind == "reshape":
-        return np.reshape(args[0], attrs[0])
-    if kind == "scale":
-        return args[0] * args[0].dtype.type(attrs[0])
-    if kind == "contract":
-        # optimize=True only chooses the evaluation order; the value is the same einsum.
-        return np.einsum(attrs[0], *args, optimize=len(args) > 2)
-    if kind == "elementwise":
-        return ELEMENTWISE_NUMPY[attrs[0]](*args)
     if kind == "opaque":
         if attrs[0] not in opaque:
             raise GraphError(
                 f"no NumPy implementation given for opaque op {attrs[0]!r}"
             )
         return opaque[attrs[0]](*args)
-    if kind in STRUCTURED_KINDS:
-        return evaluate_structured(kind, attrs, args)
-    raise GraphError(f"unknown node kind {kind!r}")
+    semantics = kind_named(kind).semantics
+    if semantics is None:
+        raise GraphError(f"node kind {kind!r} has no reference semantics")
+    return semantics(attrs, args)
 
 
 def random_values(

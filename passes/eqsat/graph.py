@@ -22,7 +22,8 @@ e-nodes alike:
     elementwise   (op,)                   operands    add, mul, exp, tanh, ... with broadcasting
     opaque        (name, shape, dtype)    operands    an op the algebra does not model
     reduce, broadcast, concat, slice, cast, softmax, attention, rms_norm, layer_norm,
-    batch_norm: the structured kinds of graph_nn.py, all built as `Structured` nodes
+    batch_norm: the structured kinds of kinds/layout.py and kinds/neural.py, all built as
+                  `Structured` nodes
 
 Example (E5, the gated layer):
 
@@ -38,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-from mirage_mlir.passes.eqsat.graph_nn import STRUCTURED_KINDS
+from mirage_mlir.passes.eqsat.kinds import STRUCTURED_KINDS
 from mirage_mlir.passes.eqsat.type_rules import (
     COMPARISONS,
     DTYPE_BYTES,
@@ -393,7 +394,7 @@ class Opaque(Node):
 
 @dataclass(frozen=True, eq=False)
 class Structured(Node):
-    """A node of one of the structured kinds of graph_nn.py (reduce, softmax, attention, ...).
+    """A node of one of the structured kinds (kinds/layout.py, kinds/neural.py: reduce, softmax, ...).
 
     Build them with the helpers below: `softmax(x, -1)`, `attention(q, k, v, 0.125, True)`.
     """
@@ -455,7 +456,7 @@ def softmax(x: Node, axis: int = -1) -> Structured:
 
 
 def attention(q: Node, k: Node, v: Node, scale: float, causal: bool = False, mask: Node | None = None) -> Structured:
-    """softmax(scale * q @ k^T [+ mask], causal) @ v with grouped KV heads (see graph_nn.py)."""
+    """softmax(scale * q @ k^T [+ mask], causal) @ v with grouped KV heads (see kinds/neural.py)."""
     operands = (q, k, v) if mask is None else (q, k, v, mask)
     return Structured("attention", (float(scale), bool(causal)), operands)
 
@@ -492,29 +493,26 @@ def exp(x: Node) -> Elementwise:
 
 def make_node(kind: str, attrs: tuple, operands: Sequence[Node]) -> Node:
     """Build the node of `kind` with `attrs` and `operands` (the inverse of .kind/.attrs)."""
-    if kind == "input":
-        return Input(*attrs)
-    if kind == "constant":
-        return Constant(*attrs)
-    if kind == "full":
-        return Full(*attrs)
-    if kind == "matmul":
-        return MatMul(*operands)
-    if kind == "transpose":
-        return Transpose(operands[0], attrs[0])
-    if kind == "reshape":
-        return Reshape(operands[0], attrs[0])
-    if kind == "scale":
-        return Scale(operands[0], attrs[0])
-    if kind == "contract":
-        return Contract(tuple(operands), attrs[0])
-    if kind == "elementwise":
-        return Elementwise(attrs[0], tuple(operands))
-    if kind == "opaque":
-        return Opaque(attrs[0], tuple(operands), attrs[1], attrs[2])
     if kind in STRUCTURED_KINDS:
         return Structured(kind, tuple(attrs), tuple(operands))
-    raise GraphError(f"unknown node kind {kind!r}")
+    if kind not in _NODE_CLASSES:
+        raise GraphError(f"unknown node kind {kind!r}")
+    return _NODE_CLASSES[kind](tuple(attrs), tuple(operands))
+
+
+#: The node class of every kind that has one, as a constructor from (attrs, operands).
+_NODE_CLASSES = {
+    "input": lambda attrs, operands: Input(*attrs),
+    "constant": lambda attrs, operands: Constant(*attrs),
+    "full": lambda attrs, operands: Full(*attrs),
+    "matmul": lambda attrs, operands: MatMul(*operands),
+    "transpose": lambda attrs, operands: Transpose(operands[0], attrs[0]),
+    "reshape": lambda attrs, operands: Reshape(operands[0], attrs[0]),
+    "scale": lambda attrs, operands: Scale(operands[0], attrs[0]),
+    "contract": lambda attrs, operands: Contract(operands, attrs[0]),
+    "elementwise": lambda attrs, operands: Elementwise(attrs[0], operands),
+    "opaque": lambda attrs, operands: Opaque(attrs[0], operands, attrs[1], attrs[2]),
+}
 
 
 # --------------------------------------------------------------------------------------------

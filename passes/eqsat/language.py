@@ -50,7 +50,6 @@ from egglog import (
 )
 
 from mirage_mlir.passes.eqsat.contraction_seed import matmul_chain_tree, seed_trees
-from mirage_mlir.passes.eqsat.graph_nn import STRUCTURED_KINDS
 from mirage_mlir.passes.eqsat.graph import (
     LETTERS,
     Graph,
@@ -345,73 +344,43 @@ def _seed_contraction_order(
         facts.append(union(terms[id(node)]).with_(terms[id(tree)]))
 
 
-def _record_leaf(leaves: dict, kind: str, name: str, ty: TensorType) -> None:
-    known = leaves.setdefault((kind, name), ty)
-    if known != ty:
-        raise GraphError(f"{kind} {name!r} appears with two types, {known} and {ty}")
+class _EncodeContext:
+    """The leaf types and extra facts that encoding records beside the terms."""
+
+    def __init__(self, leaves: dict, facts: list) -> None:
+        self.leaves = leaves
+        self.facts = facts
+
+    def record_leaf(self, kind: str, name: str, ty: TensorType) -> None:
+        known = self.leaves.setdefault((kind, name), ty)
+        if known != ty:
+            raise GraphError(f"{kind} {name!r} appears with two types, {known} and {ty}")
+
+    def add_fact(self, fact) -> None:
+        self.facts.append(fact)
 
 
-def _args(terms: list[Tensor]) -> Args:
+def args_term(terms: list[Tensor]) -> Args:
+    """The Args list term of `terms`, in order."""
     args = Args.nil()
     for term in reversed(terms):
         args = Args.cons(term, args)
     return args
 
 
-def _layout(letters: str, facts: list) -> Idx:
+def encode_layout(letters: str, context: _EncodeContext) -> Idx:
+    """The Idx term of a layout, recording the letter mask of an ordered one."""
     term = layout_term(letters)
     if not is_sorted_layout(letters):
         # The mask of a sorted layout follows from a rule; an ordered one's is recorded here.
-        facts.append(set_(idx_mask(term)).to(letter_mask(letters)))
+        context.add_fact(set_(idx_mask(term)).to(letter_mask(letters)))
     return term
 
 
 def _encode_node(
     node: Node, operands: list[Tensor], leaves: dict, facts: list
 ) -> Tensor:
-    kind, attrs = node.kind, node.attrs
-    if kind in ("input", "constant"):
-        _record_leaf(leaves, kind, attrs[0], node.type)
-        return Tensor.input(attrs[0]) if kind == "input" else Tensor.constant(attrs[0])
-    if kind == "full":
-        return Tensor.full(attrs[0], shape_text(attrs[1]), attrs[2])
-    if kind == "matmul":
-        return Tensor.matmul(*operands)
-    if kind == "transpose":
-        perm = attrs[0]
-        rank = len(perm)
-        if rank >= 2 and perm == tuple(range(rank - 2)) + (rank - 1, rank - 2):
-            return Tensor.mt(operands[0])
-        if rank > MAX_PERMUTE_RANK:
-            raise GraphError(
-                f"transpose of rank {rank} exceeds the supported {MAX_PERMUTE_RANK}"
-            )
-        return Tensor.permute(operands[0], pack_perm(perm), rank)
-    if kind == "reshape":
-        return Tensor.reshape(operands[0], shape_text(attrs[0]))
-    if kind == "scale":
-        return Tensor.scale(operands[0], attrs[0])
-    if kind == "contract":
-        layouts, out = parse_spec(attrs[0], len(operands))
-        if len(operands) == 2:
-            return Tensor.contract(
-                operands[0],
-                _layout(layouts[0], facts),
-                operands[1],
-                _layout(layouts[1], facts),
-                _layout(out, facts),
-            )
-        net = Net.nil()
-        for term, letters in reversed(list(zip(operands, layouts))):
-            net = Net.cons(term, _layout(letters, facts), net)
-        return Tensor.einsum(net, _layout(out, facts))
-    if kind == "elementwise":
-        return Tensor.elementwise(attrs[0], _args(operands))
-    if kind == "opaque":
-        _record_leaf(leaves, kind, attrs[0], node.type)
-        return Tensor.opaque(attrs[0], _args(operands))
-    if kind in STRUCTURED_KINDS:
-        from mirage_mlir.passes.eqsat.language_nn import encode_structured
+    """The Tensor term of `node`, its operands' terms given (each kind's `encode`)."""
+    from mirage_mlir.passes.eqsat.kinds import kind_named
 
-        return encode_structured(node, operands)
-    raise GraphError(f"unknown node kind {kind!r}")
+    return kind_named(node.kind).encode(node, operands, _EncodeContext(leaves, facts))

@@ -1,6 +1,6 @@
 """The egglog encoding of the structured node kinds, and the equalities only shapes can justify.
 
-`encode_structured` maps a structured graph node (graph_nn.py) to its `Tensor` constructor.
+Each kind's `Tensor` constructor is in its record in the op registry (passes/eqsat/kinds/).
 Axes are stored counted from the end (`negative_axis`), reduction axes as a mask with bit k
 for axis -(k + 1) (`axes_mask`), so that the rules can say "the last axis" without a rank.
 
@@ -45,7 +45,6 @@ from mirage_mlir.passes.eqsat.graph import (
     GraphError,
     Node,
     Opaque,
-    Structured,
 )
 
 #: The names (prefixes) of the causal mask leaves, with the operand order of their use.
@@ -134,42 +133,6 @@ def mask_axes(mask: int) -> tuple[int, ...]:
 
 def _text(values) -> str:
     return "x".join(str(v) for v in values)
-
-
-def encode_structured(node: Structured, operands: list):
-    """The Tensor term of a structured node whose operand terms are `operands`."""
-    from mirage_mlir.passes.eqsat.language import Args, Tensor
-
-    kind, attrs = node.kind, node.attrs
-    rank = len(node.operands[0].shape) if node.operands else 0
-    if kind == "reduce":
-        op, axes, keepdims = attrs
-        return Tensor.reduce(operands[0], op, axes_mask(axes, rank), int(keepdims))
-    if kind == "broadcast":
-        return Tensor.broadcast(operands[0], _text(attrs[0]))
-    if kind == "concat":
-        args = Args.nil()
-        for term in reversed(operands):
-            args = Args.cons(term, args)
-        return Tensor.concat(args, negative_axis(attrs[0], rank))
-    if kind == "slice":
-        return Tensor.slice(operands[0], *(_text(a) for a in attrs))
-    if kind == "cast":
-        return Tensor.cast(operands[0], attrs[0])
-    if kind == "softmax":
-        return Tensor.softmax(operands[0], negative_axis(attrs[0], rank))
-    if kind == "attention":
-        scale, causal = attrs
-        if len(operands) == 4:
-            return Tensor.attention_masked(*operands, scale, int(causal))
-        return Tensor.attention(*operands, scale, int(causal))
-    if kind == "rms_norm":
-        return Tensor.rms_norm(*operands, attrs[0])
-    if kind == "layer_norm":
-        return Tensor.layer_norm(*operands, attrs[0])
-    if kind == "batch_norm":
-        return Tensor.batch_norm(*operands, attrs[0])
-    raise GraphError(f"unknown node kind {kind!r}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@
   torch-mlir writes f16 and bf16 attention (the scores widened to f32, the softmax in f32, the
   probabilities narrowed back). Up to rounding the casts are the identity, so both sides are
   equal; attention in the narrow type keeps its scores, softmax statistics and accumulators
-  in f32 (graph_nn.py, and the lowering's template), so it rounds less than the left side,
+  in f32 (kinds/neural.py, and the lowering's template), so it rounds less than the left side,
   which rounds the scores, the scaled scores and the probabilities. No type condition is
   needed: matmul's operands share one element type, so P's type n is v's, and attention's
   type rule then asks q and k to be of type n too, which makes the new e-node the matched

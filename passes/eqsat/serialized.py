@@ -34,12 +34,8 @@ from mirage_mlir.passes.eqsat.graph import (
     result_type,
     swap_last_two,
 )
-from mirage_mlir.passes.eqsat.language import (
-    mask_letters,
-    parse_shape_text,
-    unpack_perm,
-)
-from mirage_mlir.passes.eqsat.language_nn import mask_axes
+from mirage_mlir.passes.eqsat.kinds import DECODERS
+from mirage_mlir.passes.eqsat.language import mask_letters
 
 if TYPE_CHECKING:
     from egglog import EGraph, Ruleset
@@ -182,57 +178,15 @@ def read_egraph(
             continue
         if not op.startswith("Tensor."):
             continue
-        kind = op[len("Tensor.") :]
-        operands: list[str]
-        if kind in ("input", "constant", "opaque"):
-            name = _literal(raw, children[0])
-            if (kind, name) not in leaves:
-                raise GraphError(f"the e-graph has {kind} {name!r} of unknown type")
-            ty = leaves[(kind, name)]
-            operands = listed(children[1], False)[0] if kind == "opaque" else []
-            attrs: tuple = (name, ty.shape, ty.dtype)
-        elif kind == "full":
-            value, shape, dtype = (_literal(raw, c) for c in children)
-            attrs, operands = (float(value), parse_shape_text(shape), dtype), []
-        elif kind in ("matmul", "mt"):
-            attrs, operands = (), [eclass(c) for c in children]
-        elif kind == "permute":
-            rank = _literal(raw, children[2])
-            attrs, operands = (unpack_perm(_literal(raw, children[1]), rank),), [
-                eclass(children[0])
-            ]
-            kind = "transpose"
-        elif kind == "reshape":
-            attrs = (parse_shape_text(_literal(raw, children[1])),)
-            operands = [eclass(children[0])]
-        elif kind == "scale":
-            attrs, operands = (float(_literal(raw, children[1])),), [
-                eclass(children[0])
-            ]
-        elif kind == "contract":
-            a, la, b, lb, out = children
-            attrs = (f"{layout(la)},{layout(lb)}->{layout(out)}",)
-            operands = [eclass(a), eclass(b)]
-            kind = "contract"
-        elif kind == "einsum":
-            operands, layouts = listed(children[0], True)
-            attrs = (",".join(layouts) + "->" + layout(children[1]),)
-            kind = "contract"
-        elif kind == "elementwise":
-            attrs, operands = (_literal(raw, children[0]),), listed(children[1], False)[
-                0
-            ]
-        elif kind in _STRUCTURED_READERS:
-            kind, attrs, operands = _STRUCTURED_READERS[kind](
-                [_literal(raw, c) if not raw[c]["op"].startswith(("Tensor.", "Args."))
-                 else c for c in children],
-                eclass,
-                lambda c: listed(c, False)[0],
-            )
-        else:
+        constructor = op[len("Tensor.") :]
+        decoder = DECODERS.get(constructor) or _EGRAPH_ONLY_DECODERS.get(constructor)
+        if decoder is None:
             raise GraphError(
                 f"the e-graph has an e-node {op!r} this reader does not know"
             )
+        kind, attrs, operands = decoder(
+            _Children(raw, children, eclass, layout, listed, leaves)
+        )
         enode = ENode(node_id, eclass(node_id), kind, attrs, tuple(operands))
         classes.setdefault(enode.eclass, []).append(enode)
     if sorted(roots) != list(range(len(roots))):
@@ -240,51 +194,41 @@ def read_egraph(
     return EGraphView(classes, tuple(roots[i] for i in range(len(roots))))
 
 
-def _read_reduce(c, eclass, listed):
-    x, op, mask, keepdims = c
-    return "reduce", (op, mask_axes(mask), bool(keepdims)), [eclass(x)]
+class _Children:
+    """The children of one exported e-node, read for a kind's decoder (kinds.kind.ENodeChildren)."""
+
+    def __init__(self, raw, children, eclass, layout, listed, leaves) -> None:
+        self._raw, self._children = raw, children
+        self._eclass, self._layout, self._listed, self._leaves = eclass, layout, listed, leaves
+
+    def __len__(self) -> int:
+        return len(self._children)
+
+    def literal(self, index: int):
+        return _literal(self._raw, self._children[index])
+
+    def eclass(self, index: int) -> str:
+        return self._eclass(self._children[index])
+
+    def tensors(self, index: int) -> list[str]:
+        return self._listed(self._children[index], False)[0]
+
+    def tensors_with_layouts(self, index: int) -> tuple[list[str], list[str]]:
+        return self._listed(self._children[index], True)
+
+    def layout(self, index: int) -> str:
+        return self._layout(self._children[index])
+
+    def leaf_type(self, kind: str, name: str) -> TensorType:
+        if (kind, name) not in self._leaves:
+            raise GraphError(f"the e-graph has {kind} {name!r} of unknown type")
+        return self._leaves[(kind, name)]
 
 
-def _read_attention(c, eclass, listed):
-    *tensors, scale, causal = c
-    return "attention", (float(scale), bool(causal)), [eclass(t) for t in tensors]
-
-
-def _read_norm(kind):
-    def read(c, eclass, listed):
-        *tensors, eps = c
-        return kind, (float(eps),), [eclass(t) for t in tensors]
-
-    return read
-
-
-#: Readers of the structured e-nodes: (children, eclass, listed) -> (kind, attrs, operands);
-#: children are literal values, or node ids for tensors and operand lists.
-_STRUCTURED_READERS = {
-    "reduce": _read_reduce,
-    "broadcast": lambda c, eclass, listed: (
-        "broadcast",
-        (parse_shape_text(c[1]),),
-        [eclass(c[0])],
-    ),
-    "concat": lambda c, eclass, listed: ("concat", (int(c[1]),), listed(c[0])),
-    "slice": lambda c, eclass, listed: (
-        "slice",
-        tuple(parse_shape_text(t) for t in c[1:]),
-        [eclass(c[0])],
-    ),
-    "take": lambda c, eclass, listed: (
-        "take",
-        (int(c[1]), int(c[3]), tuple(listed(c[2]))),
-        [eclass(c[0])],
-    ),
-    "cast": lambda c, eclass, listed: ("cast", (c[1],), [eclass(c[0])]),
-    "softmax": lambda c, eclass, listed: ("softmax", (int(c[1]),), [eclass(c[0])]),
-    "attention": _read_attention,
-    "attention_masked": _read_attention,
-    "rms_norm": _read_norm("rms_norm"),
-    "layer_norm": _read_norm("layer_norm"),
-    "batch_norm": _read_norm("batch_norm"),
+#: Decoders of the e-nodes that stand for no kind of their own: piece `index` of a
+#: concatenation (a "slice" once the pieces' types are known, see ENode).
+_EGRAPH_ONLY_DECODERS = {
+    "take": lambda e: ("take", (int(e.literal(1)), int(e.literal(3)), tuple(e.tensors(2))), [e.eclass(0)]),
 }
 
 

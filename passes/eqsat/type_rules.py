@@ -153,7 +153,15 @@ def broadcast_shapes(shapes: Sequence[Shape], what: str) -> Shape:
     return tuple(out)
 
 
-def _same_dtype(types: Sequence[TensorType], what: str) -> str:
+def normalized_axis(axis: int, rank: int, what: str) -> int:
+    """`axis` (negative counts from the end) as an index in 0..rank-1; GraphError if out of range."""
+    if not -rank <= axis < max(rank, 1):
+        raise GraphError(f"{what}: axis {axis} is out of range for rank {rank}")
+    return axis % max(rank, 1)
+
+
+def same_dtype(types: Sequence[TensorType], what: str) -> str:
+    """The one element type of `types`; GraphError naming `what` if they differ."""
     dtypes = {t.dtype for t in types}
     if len(dtypes) != 1:
         raise GraphError(
@@ -162,7 +170,8 @@ def _same_dtype(types: Sequence[TensorType], what: str) -> str:
     return dtypes.pop()
 
 
-def _check_leaf(shape: Any, dtype: Any, what: str) -> None:
+def check_leaf_type(shape: Any, dtype: Any, what: str) -> None:
+    """GraphError unless `shape` is a tuple of sizes and `dtype` a known element type."""
     if not isinstance(shape, tuple) or not all(
         isinstance(d, int) and d >= 0 for d in shape
     ):
@@ -176,70 +185,9 @@ def _check_leaf(shape: Any, dtype: Any, what: str) -> None:
 def result_type(kind: str, attrs: tuple, operands: Sequence[TensorType]) -> TensorType:
     """The type of a `kind` node with `attrs` applied to operands of the given types.
 
-    Raises GraphError, with a message naming the problem, for an ill-typed node.
+    Each kind's rule is in its record in the op registry (passes/eqsat/kinds/). Raises
+    GraphError, with a message naming the problem, for an ill-typed node.
     """
-    if kind in ("input", "constant", "full"):
-        _, shape, dtype = attrs
-        _check_leaf(shape, dtype, f"{kind} {attrs[0]!r}")
-        return TensorType(shape, dtype)
-    if kind == "opaque":
-        name, shape, dtype = attrs
-        _check_leaf(shape, dtype, f"opaque op {name!r}")
-        return TensorType(shape, dtype)
-    if kind == "matmul":
-        a, b = operands
-        if len(a.shape) < 2 or len(b.shape) < 2:
-            raise GraphError(f"matmul: operands must have rank >= 2, got {a} and {b}")
-        if a.shape[-1] != b.shape[-2]:
-            raise GraphError(f"matmul: inner dimensions differ in {a} @ {b}")
-        batch = broadcast_shapes([a.shape[:-2], b.shape[:-2]], f"matmul {a} @ {b}")
-        return TensorType(
-            batch + (a.shape[-2], b.shape[-1]), _same_dtype(operands, "matmul")
-        )
-    if kind == "transpose":
-        (perm,) = attrs
-        (x,) = operands
-        if sorted(perm) != list(range(len(x.shape))):
-            raise GraphError(
-                f"transpose: {perm} is not a permutation of the axes of {x}"
-            )
-        return TensorType(tuple(x.shape[p] for p in perm), x.dtype)
-    if kind == "reshape":
-        (shape,) = attrs
-        (x,) = operands
-        _check_leaf(shape, x.dtype, "reshape")
-        if math.prod(shape) != x.numel:
-            raise GraphError(
-                f"reshape: {x} has {x.numel} elements, {shape} needs {math.prod(shape)}"
-            )
-        return TensorType(shape, x.dtype)
-    if kind == "scale":
-        (x,) = operands
-        return x
-    if kind == "contract":
-        (spec,) = attrs
-        layouts, out = parse_spec(spec, len(operands))
-        sizes = index_sizes(layouts, [t.shape for t in operands], spec)
-        return TensorType(
-            tuple(sizes[c] for c in out), _same_dtype(operands, f"einsum '{spec}'")
-        )
-    if kind == "elementwise":
-        (op,) = attrs
-        if op not in ELEMENTWISE_ARITY:
-            raise GraphError(f"elementwise: unknown operation {op!r}")
-        if len(operands) != ELEMENTWISE_ARITY[op]:
-            raise GraphError(
-                f"elementwise {op}: takes {ELEMENTWISE_ARITY[op]} operands"
-            )
-        shape = broadcast_shapes([t.shape for t in operands], f"elementwise {op}")
-        if op == "where":
-            if operands[0].dtype != "i1":
-                raise GraphError("elementwise where: the condition must be i1")
-            return TensorType(shape, _same_dtype(operands[1:], "elementwise where"))
-        dtype = _same_dtype(operands, f"elementwise {op}")
-        return TensorType(shape, "i1" if op in COMPARISONS else dtype)
-    from mirage_mlir.passes.eqsat.graph_nn import STRUCTURED_KINDS, structured_result_type
+    from mirage_mlir.passes.eqsat.kinds import kind_named
 
-    if kind in STRUCTURED_KINDS:
-        return structured_result_type(kind, attrs, operands)
-    raise GraphError(f"unknown node kind {kind!r}")
+    return kind_named(kind).type_rule(attrs, operands)
