@@ -217,6 +217,8 @@ ATTENTION = {
     "mask_broadcast_heads": ("2x4x5x4", "2x4x6x4", "2x4x6x4", "2x4x5x4", "", "2x1x5x6"),
     "mask_and_causal": ("1x2x5x4", "1x2x5x4", "1x2x5x4", "1x2x5x4", " causal", "5x5"),
     "mask_single_head": ("3x4x8", "3x6x8", "3x6x8", "3x4x8", "", "3x4x6"),
+    # No keys: every row is zero (the reference's product over no keys).
+    "no_keys": ("1x2x4x8", "1x2x0x8", "1x2x0x3", "1x2x4x3", " causal", None),
 }
 
 
