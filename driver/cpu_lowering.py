@@ -110,12 +110,62 @@ def lower_to_llvm(module: Any, run: Callable[[LoweringStage], None]) -> None:
     `run` runs one stage on the module (the executor wraps MLIR's errors there). The
     two IR rewrites that are not registered passes sit between the stage lists.
     """
+    tm_tensor = _has_tm_tensor_ops(module)
     for stage in BUFFERIZATION_STAGES:
+        if tm_tensor and stage.passes.startswith("one-shot-bufferize"):
+            for extra in TM_TENSOR_BUFFERIZATION:
+                run(extra)
+            stage = LoweringStage(stage.passes.replace("{", "{copy-before-write ", 1))
         run(stage)
     rewrite_memref_copies(module)
     widen_narrow_math(module)
     for stage in LLVM_STAGES:
+        if tm_tensor and stage.passes == "func.func(convert-linalg-to-loops)":
+            run(TM_TENSOR_TO_LOOPS)
         run(stage)
+
+
+# torch-mlir's own ops (sort, topk, scan, scatter) have their own bufferization and loop
+# lowering, run only for modules that hold them. Their bufferization leaves
+# `bufferization.to_tensor` ops without `restrict`, which one-shot bufferization accepts
+# only with copy-before-write (a copy at every write into a buffer that may be shared), so
+# that option too is set for these modules alone.
+TM_TENSOR_BUFFERIZATION = (LoweringStage("func.func(tm-tensor-bufferize)"),)
+TM_TENSOR_TO_LOOPS = LoweringStage("func.func(tm-tensor-to-loops)")
+
+
+def load_tm_tensor_dialect(context: Any) -> None:
+    """Make `context` (a `torch_mlir.ir.Context`) know torch-mlir's tm_tensor dialect.
+
+    torch-mlir's Python package registers its passes but offers no call that loads the
+    dialect; building a pipeline of the pass that produces tm_tensor ops loads it as that
+    pass's dependent dialect. Importing `_torchMlir` registers torch-mlir's passes (that one
+    and the tm_tensor lowerings) with MLIR.
+    """
+    import torch_mlir._mlir_libs._torchMlir  # noqa: F401  (registers the passes)
+    from torch_mlir import ir, passmanager
+
+    with context, ir.Location.unknown():
+        empty = ir.Module.create()
+        passmanager.PassManager.parse(
+            "builtin.module(func.func(convert-torch-to-tmtensor))"
+        ).run(empty.operation)
+
+
+def _has_tm_tensor_ops(module: Any) -> bool:
+    from torch_mlir import ir
+
+    found = False
+
+    def visit(op: Any) -> Any:
+        nonlocal found
+        if op.name.startswith("tm_tensor."):
+            found = True
+            return ir.WalkResult.INTERRUPT
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
+    return found
 
 
 def full_pipeline_text() -> str:

@@ -223,6 +223,8 @@ def _compile(mlir_text: str) -> JitModule:
     from mirage_mlir.driver import cpu_lowering
 
     context = ir.Context()
+    if "tm_tensor." in mlir_text:
+        cpu_lowering.load_tm_tensor_dialect(context)
     with context:
         try:
             module = ir.Module.parse(mlir_text)
