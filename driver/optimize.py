@@ -11,8 +11,9 @@ kernels_before (compute ops of the input), kernels_after, eclasses, enodes, iter
 saturated, stop_reason, programs (the number of equivalent programs the e-graph holds, None
 when it is cyclic), extraction ("greedy" or "ilp"), extraction_optimal, ilp_status,
 kept_input (nothing cheaper was found: the function is unchanged), opaque_ops, and seconds
-per stage (recognize, saturate, extract, emit); with verify, also verified and
-max_abs_error per output.
+per stage (recognize, saturate, extract, emit); with verify, also verified,
+max_abs_error per output (against the original evaluated in float64), verify_reference,
+original_overflowed, verify_outputs and verify_note (passes/emit/verify.py).
 """
 
 from __future__ import annotations

@@ -26,8 +26,9 @@ After (41,600 FLOPs, a 2x2 intermediate):
 
 Options: target (h100, a100, cpu, flops), report (path of a JSON report, one entry per
 function; the functions passed through without optimisation are listed under
-`skipped_functions` with the reason), verify (run the original and the optimised function on random inputs and
-fail if they differ), max_iterations, max_enodes, timeout (seconds for the whole optimisation
+`skipped_functions` with the reason), verify (run the original, its float64 twin and the
+optimised function on random inputs, and fail where the optimised function is less accurate
+than the original against float64; see `mirage_mlir.passes.emit.verify`), max_iterations, max_enodes, timeout (seconds for the whole optimisation
 of each function: encoding, saturation, export, extraction and kernel formation; see
 `mirage_mlir.passes.eqsat.budget`), max_memory_mb (growth of the resident set during
 saturation, with the predicted memory of the export, in MiB), ilp (exact extraction where the
@@ -184,9 +185,9 @@ def rewrite_reason(recognized: Any, result: Any) -> str | None:
     `cost_before`, and its kernels are the function's compute ops. The optimised program,
     run as its kernels, replaces it when it costs less ("lower cost"), when it costs the same
     in fewer kernels ("fewer kernels at equal cost": the `flops` target does not price
-    kernels), or when the input sums an unbounded exp and the program does not ("numerical
-    stability", whatever it costs). Otherwise, and whenever the optimiser returned the
-    input itself, the text is kept.
+    kernels), or when the program has fewer numerically unstable exp/log nodes than the input
+    ("numerical stability", whatever it costs; see passes/eqsat/stability.py). Otherwise,
+    and whenever the optimiser returned the input itself, the text is kept.
     """
     from mirage_mlir.passes.eqsat.fusion_choice import unstable_exps
 
@@ -199,7 +200,7 @@ def rewrite_reason(recognized: Any, result: Any) -> str | None:
         return "lower cost"
     if after <= before + margin and kernels_after < recognized.compute_ops:
         return "fewer kernels at equal cost"
-    if unstable_exps(recognized.graph) > 0 and unstable_exps(result.graph) == 0:
+    if unstable_exps(result.graph) < unstable_exps(recognized.graph):
         return "numerical stability"
     return None
 

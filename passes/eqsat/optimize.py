@@ -27,7 +27,7 @@ computes nothing and is returned unchanged at once (extraction "none", stop reas
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from mirage_mlir.passes.eqsat.cost import (
@@ -168,15 +168,15 @@ def extraction_problem(
 
     With anticipate_fusion, ops that usually fuse cost what fusion.anticipated_cost says.
 
-    Layout ops on constants are free (folding.py); unstable softmax forms carry a penalty
-    that keeps them out of any program with a stable alternative (stability.py).
+    Layout ops on constants are free (folding.py); unstable exp/log forms carry a penalty
+    above any program's cost, which keeps them out of any program with a stable alternative
+    (stability.py).
     """
     from mirage_mlir.passes.eqsat.folding import folded_enodes
     from mirage_mlir.passes.eqsat.stability import instability_penalty, unstable_enodes
 
     folded = folded_enodes(view)
     unstable = unstable_enodes(view)
-    penalty = instability_penalty(target)
     classes = {}
     for eclass, nodes in view.classes.items():
         cands = []
@@ -191,10 +191,19 @@ def extraction_problem(
                 cost = anticipated_cost(target, kind, work)
             else:
                 cost = kernel_cost(target, work)
-            if node.id in unstable:
-                cost += penalty
             cands.append(Candidate(node.id, eclass, cost, node.children))
         classes[eclass] = cands
+    if unstable:
+        # No program uses an e-class twice, so the most expensive e-node of every e-class
+        # bounds any program's cost from above.
+        bound = sum(max((c.cost for c in cands), default=0) for cands in classes.values())
+        penalty = instability_penalty(bound)
+        classes = {
+            eclass: [
+                replace(c, cost=c.cost + penalty) if c.key in unstable else c for c in cands
+            ]
+            for eclass, cands in classes.items()
+        }
     return Problem(classes, view.roots)
 
 
@@ -375,7 +384,7 @@ class _Run:
         """The cheapest of the candidates and the input, by the cost of their kernels.
 
         The input is always a candidate, so the result never costs more than it (the first
-        candidate wins ties); a numerically unstable program loses to any stable one.
+        candidate wins ties); a program with more unstable nodes loses to one with fewer.
         """
         from mirage_mlir.passes.eqsat.stability import prefer_stable
 
@@ -448,7 +457,7 @@ def _choose_fused(
 ) -> tuple[int, tuple[Kernel, ...], GraphCost]:
     """fusion_choice.choose_program, reusing the input's kernels when it is the last program.
 
-    As there, stable programs beat unstable ones, then the least fused cost wins, and the
+    As there, fewer unstable nodes win, then the least fused cost, and the
     first program wins ties (the input, being last, only wins when strictly cheaper).
     """
     others = programs[:-1] if last_is_input else programs
@@ -457,18 +466,19 @@ def _choose_fused(
     picked, kernels, cost = choose_program(others, target)
     if last_is_input:
         input_cost = fused_cost(input_kernels, target)
-        input_key = (unstable_exps(programs[-1]) > 0, input_cost.cost)
-        if input_key < (unstable_exps(others[picked]) > 0, cost.cost):
+        input_key = (unstable_exps(programs[-1]), input_cost.cost)
+        if input_key < (unstable_exps(others[picked]), cost.cost):
             return len(programs) - 1, input_kernels, input_cost
     return picked, kernels, cost
 
 
 def _choose_unfused(programs: list[Graph], target: Target) -> tuple[int, GraphCost]:
-    """The stable program of least unfused cost (each op its own kernel); the first on ties."""
+    """The program of fewest unstable nodes, then least unfused cost (each op its own kernel);
+    the first on ties."""
     best = None
     for i, program in enumerate(programs):
         cost = graph_cost(program, target)
-        key = (unstable_exps(program) > 0, cost.cost)
+        key = (unstable_exps(program), cost.cost)
         if best is None or key < best[0]:
             best = (key, i, cost)
     return best[1], best[2]

@@ -1,45 +1,71 @@
-"""Numerical stability in extraction: an unstable softmax form is never chosen.
+"""Numerical stability in extraction and choice: an overflowing exp/log form is never chosen
+where the e-graph holds a stable one.
 
-`exp` overflows float32 above about 88.7, so exp(x) / sum(exp(x)) is NaN for inputs that the
-max-subtracted form exp(x - max(x)) / sum(exp(x - max(x))) (and the `softmax` node, which is
-that form) handles. Both are in one e-class once the softmax ruleset has run, and on cost alone
-extraction could pick either. So an e-node is *unstable* when it is
+`exp` overflows float32 above about 88.7 and float16 above about 11.09, and the overflow
+spreads: inf / inf is NaN in a softmax ratio, log(inf) is inf in a log-sum-exp, where the
+max-subtracted forms are exact. A node (of a Graph) or an e-node is *unstable* when it is
 
-    exp(y), where y is not known to be bounded above, and the exp's e-class is summed by a
-    `reduce` sum e-node (it is the numerator or the normaliser of a softmax-shaped ratio);
+- `exp(y)`, anywhere in the program, where y is not known to be bounded above; or
+- `log(p)` where p is a probability that can underflow to 0 although its log is a moderate
+  number: p is a `softmax`, or a ratio exp(..) / s (log(0) = -inf where the log-softmax
+  x - max - log(sum(exp(x - max))) is finite).
 
-y is known bounded above when its e-class holds `y' - reduce_max(y')` over the same y' (at most
-0), or is a splat constant. Extraction adds `instability_penalty(target)` to the cost of every
-unstable e-node: far above any real program's cost, so a stable alternative in the e-graph is
-always preferred, while a program with no stable alternative is still extracted (it is what
-the user wrote).
+y is known bounded above when it is a splat constant, or y' - m where m is a max reduction
+of y' itself that keeps the reduced axes (or is reshaped back to them, or broadcast from
+them): every element is then at most 0. Recognised attention, softmax and the norms are
+stable nodes (their exps are inside, max-subtracted).
+
+How the count is used:
+
+- extraction adds `instability_penalty(bound)` to the cost of every unstable e-node, with
+  `bound` an upper bound on the cost of any program of the e-graph: so a program with fewer
+  unstable nodes always wins, and costs decide among programs with as many. The penalty is
+  relative to the e-graph's own costs (rather than a fixed hour), which keeps the exact
+  extraction's scaled objective well conditioned where an unstable exp (a sigmoid's, say)
+  has no stable alternative and is paid by every program alike;
+- among candidate graphs (fusion_choice, optimize), fewer unstable nodes wins, then cost;
+- a function is rewritten for "numerical stability" when the program has fewer unstable nodes
+  than the input.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
-    from mirage_mlir.passes.eqsat.cost import Target
+    from mirage_mlir.passes.eqsat.graph import Graph, Node
     from mirage_mlir.passes.eqsat.serialized import EGraphView
 
-#: The penalty in seconds (an hour: no kernel costs that) and in FLOPs (the "flops" target).
-PENALTY_SECONDS = 3600.0
-PENALTY_FLOPS = 10**18
+_LAYOUT = ("reshape", "broadcast")
 
 
-def instability_penalty(target: Target) -> float | int:
-    """The cost added to an unstable e-node on `target`."""
-    return PENALTY_FLOPS if target.objective == "flops" else PENALTY_SECONDS
+def instability_penalty(cost_bound: float | int) -> float | int:
+    """The cost added to an unstable e-node, given an upper bound on any program's cost."""
+    return 2 * cost_bound + 1
+
+
+# --------------------------------------------------------------------------------------------
+# E-graphs
+
+
+def _maxima(view: EGraphView) -> dict[str, set[str]]:
+    """For each e-class: the e-classes x it holds a max of, over axes it keeps (size 1)."""
+    maxima: dict[str, set[str]] = {}
+    for eclass, nodes in view.classes.items():
+        for node in nodes:
+            if node.kind == "reduce" and node.attrs[0] == "max" and node.attrs[2]:
+                maxima.setdefault(eclass, set()).add(node.children[0])
+    # A broadcast of such a max back to x's shape is still x's max.
+    for eclass, nodes in view.classes.items():
+        for node in nodes:
+            if node.kind == "broadcast" and node.children[0] in maxima:
+                maxima.setdefault(eclass, set()).update(maxima[node.children[0]])
+    return maxima
 
 
 def bounded_above(view: EGraphView) -> set[str]:
     """E-classes whose values are known bounded above (see the module docstring)."""
-    maxima: dict[str, set[str]] = {}
-    for eclass, nodes in view.classes.items():
-        for node in nodes:
-            if node.kind == "reduce" and node.attrs[0] == "max":
-                maxima.setdefault(eclass, set()).add(node.children[0])
+    maxima = _maxima(view)
     bounded = set()
     for eclass, nodes in view.classes.items():
         for node in nodes:
@@ -52,54 +78,104 @@ def bounded_above(view: EGraphView) -> set[str]:
     return bounded
 
 
+def _may_underflow(view: EGraphView) -> set[str]:
+    """E-classes holding a probability that can round to 0 (a softmax, exp(..) / s)."""
+    exps = {
+        eclass
+        for eclass, nodes in view.classes.items()
+        if any(n.kind == "elementwise" and n.attrs[0] == "exp" for n in nodes)
+    }
+    return {
+        eclass
+        for eclass, nodes in view.classes.items()
+        if any(
+            n.kind == "softmax"
+            or (n.kind == "elementwise" and n.attrs[0] == "div" and n.children[0] in exps)
+            for n in nodes
+        )
+    }
+
+
 def unstable_enodes(view: EGraphView) -> set[str]:
     """The ids of the unstable e-nodes of `view` (see the module docstring)."""
-    summed = {
-        node.children[0]
-        for nodes in view.classes.values()
-        for node in nodes
-        if node.kind == "reduce" and node.attrs[0] == "sum"
-    }
     bounded = bounded_above(view)
-    return {
-        node.id
-        for eclass, nodes in view.classes.items()
-        if eclass in summed
-        for node in nodes
-        if node.kind == "elementwise"
-        and node.attrs[0] == "exp"
-        and node.children[0] not in bounded
-    }
+    underflowing = _may_underflow(view)
+    unstable = set()
+    for nodes in view.classes.values():
+        for node in nodes:
+            if node.kind != "elementwise":
+                continue
+            if node.attrs[0] == "exp" and node.children[0] not in bounded:
+                unstable.add(node.id)
+            elif node.attrs[0] == "log" and node.children[0] in underflowing:
+                unstable.add(node.id)
+    return unstable
 
 
-def unstable_nodes(graph) -> list:
-    """The unstable exp nodes of a Graph, by the definition of the module docstring."""
-    nodes = graph.nodes()
-    summed = {
-        id(n.operands[0]) for n in nodes if n.kind == "reduce" and n.attrs[0] == "sum"
-    }
+# --------------------------------------------------------------------------------------------
+# Graphs
 
-    def bounded(y) -> bool:
-        if y.kind == "full":
-            return True
-        if y.kind == "elementwise" and y.attrs[0] == "sub":
-            x, m = y.operands
-            while m.kind in ("reshape", "broadcast"):  # the max, with its axis restored
-                m = m.operands[0]
-            return m.kind == "reduce" and m.attrs[0] == "max" and m.operands[0] is x
+
+def _is_max_of(m: Node, y: Node) -> bool:
+    """Whether m is a max reduction of y with the reduced axes kept (possibly broadcast back)."""
+    if m.kind == "broadcast":
+        m = m.operands[0]
+    source = m
+    while source.kind == "reshape":
+        source = source.operands[0]
+    if source.kind != "reduce" or source.attrs[0] != "max" or source.operands[0] is not y:
         return False
-
-    return [
-        n
-        for n in nodes
-        if id(n) in summed
-        and n.kind == "elementwise"
-        and n.attrs[0] == "exp"
-        and not bounded(n.operands[0])
-    ]
+    rank = len(y.shape)
+    axes = {a % rank for a in source.attrs[1]} if rank else set()
+    kept = tuple(1 if i in axes else d for i, d in enumerate(y.shape))
+    return tuple(m.shape) == kept
 
 
-def prefer_stable(programs: list) -> list[int]:
-    """Indices of the programs free of unstable nodes, or of all when none is."""
-    stable = [i for i, program in enumerate(programs) if not unstable_nodes(program)]
-    return stable or list(range(len(programs)))
+def _bounded(y: Node) -> bool:
+    if y.kind == "full":
+        return True
+    if y.kind == "elementwise" and y.attrs[0] == "sub":
+        x, m = y.operands
+        return _is_max_of(m, x)
+    return False
+
+
+def _underflows(p: Node) -> bool:
+    while p.kind in _LAYOUT:
+        p = p.operands[0]
+    if p.kind == "softmax":
+        return True
+    return (
+        p.kind == "elementwise"
+        and p.attrs[0] == "div"
+        and p.operands[0].kind == "elementwise"
+        and p.operands[0].attrs[0] == "exp"
+    )
+
+
+def is_unstable(node: Node) -> bool:
+    """Whether a graph node is unstable (see the module docstring)."""
+    if node.kind != "elementwise":
+        return False
+    if node.attrs[0] == "exp":
+        return not _bounded(node.operands[0])
+    if node.attrs[0] == "log":
+        return _underflows(node.operands[0])
+    return False
+
+
+def unstable_nodes(graph: Graph) -> list[Node]:
+    """The unstable nodes of a Graph, operands first."""
+    return [n for n in graph.nodes() if is_unstable(n)]
+
+
+def instability(graph: Graph) -> int:
+    """How many unstable nodes `graph` computes."""
+    return len(unstable_nodes(graph))
+
+
+def prefer_stable(programs: Sequence[Graph]) -> list[int]:
+    """Indices of the programs with the fewest unstable nodes."""
+    counts = [instability(program) for program in programs]
+    fewest = min(counts, default=0)
+    return [i for i, count in enumerate(counts) if count == fewest]
