@@ -1,6 +1,6 @@
-"""Re-emission of the causal mask leaves (`language_nn.CAUSAL_MASKS`) as index arithmetic.
+"""Re-emission of causal masks (the `causal_mask` kind, kinds/masks.py) as index arithmetic.
 
-Recognition names a compile-time causal mask as an operand-free leaf (recognize/masks.py); when
+Recognition names a compile-time causal mask (recognize/masks.py); when
 the optimised program still reads one (no attention formed around it), it is written as one
 `linalg.generic` over the [queries, keys] grid comparing the two loop indices:
 
@@ -18,6 +18,7 @@ and causal_additive selects 0 or -inf on `j <= i`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from xdsl.dialects import arith
 from xdsl.dialects.linalg.ops import IndexOp
@@ -35,11 +36,11 @@ from mirage_mlir.passes.eqsat.graph import Node
 from mirage_mlir.passes.eqsat.language_nn import causal_form
 
 
-def emit_causal_mask(node: Node) -> SSAValue:
-    """The value of a causal mask leaf, computed from the loop indices."""
+def emit_causal_mask(node: Node, operands: Sequence[SSAValue] = ()) -> SSAValue:
+    """The value of a causal mask, computed from the loop indices."""
     form = causal_form(node)
     if form is None or len(node.shape) != 2:
-        raise EmitError(f"opaque leaf {node.attrs[0]!r} is not a causal mask")
+        raise EmitError(f"{node.kind} node {node.attrs!r} is not a causal mask")
     elem = element_type(node.dtype)
 
     def body(args):

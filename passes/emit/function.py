@@ -27,10 +27,8 @@ from xdsl.transforms.dead_code_elimination import would_be_trivially_dead
 
 from mirage_mlir.dialects import mirage
 from mirage_mlir.passes.emit.emit_elementwise import is_float_value
-from mirage_mlir.passes.emit.emit_masks import emit_causal_mask
 from mirage_mlir.passes.emit.structured import EmitError, tensor_type
 from mirage_mlir.passes.eqsat.graph import Graph, Node
-from mirage_mlir.passes.eqsat.language_nn import causal_form
 from mirage_mlir.passes.recognize.effects import has_side_effects
 
 Emitter = Callable[[Node, Sequence[SSAValue]], SSAValue]
@@ -272,8 +270,6 @@ class _Emission:
 
     def _emit_opaque(self, node: Node, operands: Sequence[SSAValue]) -> SSAValue:
         name = node.attrs[0]
-        if name not in self.recognized.opaque_ops and causal_form(node) is not None:
-            return emit_causal_mask(node)
         if name not in self.recognized.opaque_ops:
             raise EmitError(f"opaque op {name!r} has no original op in the function")
         op, index = self.recognized.opaque_ops[name]

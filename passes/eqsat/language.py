@@ -114,7 +114,11 @@ class Tensor(Expr):
     def opaque(cls, name: StringLike, args: Args) -> Tensor:
         """An op the algebra does not model; its type is in the leaf table."""
 
-    # The structured kinds of graph_nn.py. Axes are counted from the end (-1 is the last
+    @classmethod
+    def causal_mask(cls, form: StringLike, queries: i64Like, keys: i64Like, dtype: StringLike) -> Tensor:
+        """A causal mask of one of kinds/masks.py's forms over a [queries, keys] grid."""
+
+    # The structured kinds (kinds/layout.py, kinds/neural.py). Axes are counted from the end (-1 is the last
     # axis, bit k of an axis mask is axis -(k + 1)), so that "the last axis" is one term
     # whatever the rank: the rules for softmax, attention and norms need no shapes.
 

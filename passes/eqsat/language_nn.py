@@ -20,9 +20,8 @@ encoding, where every node of the input graph has its type (`shape_facts`):
   [..., H, G, S, D], reshape to [..., H*G, S, D].
 
 Causal masks arrive in the MLIR as index arithmetic (iota, subtract, compare, select), which the
-algebra does not model. Recognition names such a mask as an operand-free `Opaque` leaf whose
-name starts with one of `CAUSAL_MASKS` (`causal_mask_leaf` builds one; `CAUSAL_MASK_NUMPY`
-gives their values to `evaluate`):
+algebra does not model. Recognition replaces such a mask by a node of the `causal_mask` kind
+(kinds/masks.py; `causal_mask_leaf` builds one) in one of the forms `CAUSAL_MASKS`:
 
     causal_allowed   i1  [Sq, Skv]  true where key j <= query i     where(m, scores, -inf)
     causal_future    i1  [Sq, Skv]  true where j > i                where(m, -inf, scores)
@@ -35,78 +34,30 @@ counts as causal_additive.
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping
-
-import numpy as np
-
 from mirage_mlir.passes.eqsat.graph import (
     Full,
     Graph,
     GraphError,
     Node,
-    Opaque,
+    Structured,
 )
+from mirage_mlir.passes.eqsat.kinds.masks import CAUSAL_FORMS
 
-#: The names (prefixes) of the causal mask leaves, with the operand order of their use.
-CAUSAL_MASKS = ("causal_allowed", "causal_future", "causal_additive")
+#: The forms of a causal mask (the `causal_mask` kind, kinds/masks.py).
+CAUSAL_MASKS = CAUSAL_FORMS
 
 
-def causal_mask_leaf(form: str, queries: int, keys: int, dtype: str | None = None) -> Opaque:
-    """The mask leaf `form` (one of CAUSAL_MASKS) for a [queries, keys] score matrix."""
+def causal_mask_leaf(form: str, queries: int, keys: int, dtype: str | None = None) -> Structured:
+    """The causal mask `form` (one of CAUSAL_MASKS) for a [queries, keys] score matrix."""
     if form not in CAUSAL_MASKS:
         raise GraphError(f"unknown causal mask {form!r}; known: {', '.join(CAUSAL_MASKS)}")
     dtype = dtype or ("f32" if form == "causal_additive" else "i1")
-    return Opaque(f"{form}:{queries}x{keys}", (), (queries, keys), dtype)
-
-
-def _causal_numpy(form: str, queries: int, keys: int) -> np.ndarray:
-    allowed = np.tril(np.ones((queries, keys), dtype=bool))
-    if form == "causal_allowed":
-        return allowed
-    if form == "causal_future":
-        return ~allowed
-    return np.where(allowed, 0.0, -np.inf)
-
-
-class _CausalMaskValues(Mapping[str, Callable[[], np.ndarray]]):
-    """NumPy values of every causal mask leaf, by name (for evaluate's `opaque`)."""
-
-    def __getitem__(self, name: str) -> Callable[[], np.ndarray]:
-        form, _, size = name.partition(":")
-        if form not in CAUSAL_MASKS or "x" not in size:
-            raise KeyError(name)
-        queries, keys = (int(d) for d in size.split("x"))
-        return lambda: _causal_numpy(form, queries, keys)
-
-    def __contains__(self, name: object) -> bool:
-        try:
-            self[name]  # type: ignore[index]
-        except (KeyError, ValueError):
-            return False
-        return True
-
-    def __iter__(self):
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
-
-    def __bool__(self) -> bool:
-        # Infinitely many names, none listed: never an empty mapping.
-        return True
-
-
-#: Implementations of the causal mask leaves for `evaluate(..., opaque=CAUSAL_MASK_NUMPY)`.
-CAUSAL_MASK_NUMPY: Mapping[str, Callable[[], np.ndarray]] = _CausalMaskValues()
+    return Structured("causal_mask", (form, queries, keys, dtype), ())
 
 
 def causal_form(node: Node) -> str | None:
-    """The causal mask form of a leaf node, or None."""
-    if isinstance(node, Opaque) and not node.inputs:
-        form = node.name.partition(":")[0]
-        if form in CAUSAL_MASKS:
-            return form
-    return None
+    """The form of a causal mask node, or None for any other node."""
+    return node.attrs[0] if node.kind == "causal_mask" else None
 
 
 # --------------------------------------------------------------------------------------------

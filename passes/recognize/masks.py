@@ -1,4 +1,4 @@
-"""Folding of compile-time mask subgraphs: causal masks as named leaves.
+"""Folding of compile-time mask subgraphs: causal masks as `causal_mask` nodes.
 
 torch-mlir writes a causal mask as index arithmetic that depends on no function input:
 
@@ -11,7 +11,7 @@ The algebra cannot see that `%mask` is causal. `fold_causal_masks` finds each ma
 that reads no function input, evaluates it with NumPy (the opaque iota op through recognition's
 interpreter, `opaque_evaluators`) when every value in it is small, and, when the value is a
 causal mask in one of the forms of `language_nn.CAUSAL_MASKS` (after dropping leading unit
-axes), replaces it by the matching `causal_mask_leaf`. Any other constant subgraph is left as it
+axes), replaces it by the matching `causal_mask` node (kinds/masks.py). Any other constant subgraph is left as it
 was: folding it into a literal could make the program larger, not cheaper.
 """
 

@@ -15,7 +15,6 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import BlockArgument, Operation, OpResult, SSAValue
 
 from mirage_mlir.passes.eqsat.evaluate import NUMPY_DTYPES
-from mirage_mlir.passes.eqsat.language_nn import CAUSAL_MASK_NUMPY, causal_form
 from mirage_mlir.passes.recognize.constants import static_tensor_type
 from mirage_mlir.passes.recognize.function import RecognizedFunction
 from mirage_mlir.passes.recognize.state import RecognitionError, location_of
@@ -58,8 +57,4 @@ def opaque_evaluators(recognized: RecognizedFunction) -> dict[str, Callable[...,
 
         return run
 
-    evaluators = {name: make(op, index) for name, (op, index) in recognized.opaque_ops.items()}
-    for node in recognized.graph.nodes():
-        if causal_form(node) is not None:  # the named causal masks (recognize/masks.py)
-            evaluators[node.attrs[0]] = CAUSAL_MASK_NUMPY[node.attrs[0]]
-    return evaluators
+    return {name: make(op, index) for name, (op, index) in recognized.opaque_ops.items()}

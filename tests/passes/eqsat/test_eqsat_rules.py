@@ -23,7 +23,6 @@ from mirage_mlir.passes.eqsat.language import (
     part,
     split,
 )
-from mirage_mlir.passes.eqsat.language_nn import CAUSAL_MASK_NUMPY
 from mirage_mlir.passes.eqsat.rulesets import (
     RULESET_NAMES,
     AnalysisRule,
@@ -94,8 +93,8 @@ def test_rewrite_example_is_numerically_sound(ruleset_name, decl, example):
     values = random_values(left, seed=7)
     # Both sides in float64: they must agree up to rounding (causal masks are the only
     # opaque leaves of the examples).
-    lhs = evaluate(left, values, CAUSAL_MASK_NUMPY, precision="f64")
-    rhs = evaluate(right, values, CAUSAL_MASK_NUMPY, precision="f64")
+    lhs = evaluate(left, values, precision="f64")
+    rhs = evaluate(right, values, precision="f64")
     assert len(lhs) == len(rhs) == len(left.outputs)
     for x, y, node in zip(lhs, rhs, left.outputs):
         assert x.shape == y.shape == node.shape

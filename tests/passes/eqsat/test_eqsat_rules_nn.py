@@ -38,7 +38,7 @@ from mirage_mlir.passes.eqsat.graph import (
     strided_slice,
 )
 from mirage_mlir.passes.eqsat.language import Tensor, encode, weight
-from mirage_mlir.passes.eqsat.language_nn import CAUSAL_MASK_NUMPY, causal_mask_leaf
+from mirage_mlir.passes.eqsat.language_nn import causal_mask_leaf
 from mirage_mlir.passes.eqsat.optimize import optimize_graph
 from mirage_mlir.passes.eqsat.rulesets import ruleset
 from mirage_mlir.passes.eqsat.saturate import Limits, saturate
@@ -51,8 +51,8 @@ MINUS_INF = Full(-math.inf, (), "f32")
 def assert_same_values(before: Graph, after: Graph, rtol: float = 1e-9) -> None:
     values = random_values(before, seed=3)
     for x, y in zip(
-        evaluate(before, values, CAUSAL_MASK_NUMPY, precision="f64"),
-        evaluate(after, values, CAUSAL_MASK_NUMPY, precision="f64"),
+        evaluate(before, values, precision="f64"),
+        evaluate(after, values, precision="f64"),
     ):
         np.testing.assert_allclose(x, y, rtol=rtol, atol=1e-9)
 

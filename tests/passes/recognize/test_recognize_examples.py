@@ -18,7 +18,7 @@ from mirage_mlir.passes.eqsat.evaluate import evaluate
 #: Opaque nodes each example may keep, by op name, or by mask form for a named causal mask.
 #: Causal masks start from an iota generic (`linalg.index`), which the algebra has no term
 #: for; recognition folds the index arithmetic into one causal mask leaf (recognize/masks.py).
-ALLOWED_OPAQUE = {
+CAUSAL_MASKS = {
     "e2_attention_causal": {"causal_future": 1},  # where(j > i, -inf, scores)
     "e7_llama_attention": {"causal_additive": 1},  # SDPA: scores + where(j <= i, 0, -inf)
 }
@@ -47,15 +47,11 @@ def _recognise(name: str):
 
 def _opaque_ops(recognized) -> Counter:
     names = {n.attrs[0] for n in recognized.graph.nodes() if n.kind == "opaque"}
-    return Counter(
-        recognized.opaque_ops[name][0].name if name in recognized.opaque_ops else causal_form_of(name)
-        for name in names
-    )
+    return Counter(recognized.opaque_ops[name][0].name for name in names)
 
 
-def causal_form_of(name: str) -> str:
-    """The form of a causal mask leaf's name ("causal_future:256x256" -> "causal_future")."""
-    return name.partition(":")[0]
+def _causal_masks(recognized) -> Counter:
+    return Counter(n.attrs[0] for n in recognized.graph.nodes() if n.kind == "causal_mask")
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +91,8 @@ def test_recognised_graph_matches_the_reference_executor(name, reference_outputs
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_examples_are_recognised_without_opaque_compute(name):
     _, _, recognized = _recognise(name)
-    assert _opaque_ops(recognized) == Counter(ALLOWED_OPAQUE.get(name, {})), recognized.opaque_reasons
+    assert _opaque_ops(recognized) == Counter(), recognized.opaque_reasons
+    assert _causal_masks(recognized) == Counter(CAUSAL_MASKS.get(name, {}))
     # Every weight in the examples comes with its data.
     constants = {n.attrs[0] for n in recognized.graph.nodes() if n.kind == "constant"}
     assert constants <= set(recognized.constant_values)

@@ -108,7 +108,12 @@ def _recognise(text: str):
 
 
 def _mask_leaves(recognized) -> list[str]:
-    return [n.attrs[0] for n in recognized.graph.nodes() if causal_form(n) is not None]
+    """Each causal mask node as "form:queries x keys"."""
+    return [
+        f"{causal_form(n)}:{n.shape[0]}x{n.shape[1]}"
+        for n in recognized.graph.nodes()
+        if causal_form(n) is not None
+    ]
 
 
 def _scores() -> np.ndarray:
