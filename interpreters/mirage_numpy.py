@@ -35,11 +35,13 @@ def round_to_bfloat16(x: np.ndarray) -> np.ndarray:
     NumPy has no bfloat16, so bf16 tensors are held as float32 arrays whose
     values are exactly representable in bf16.  NaN stays NaN.
     """
-    x = np.ascontiguousarray(x, dtype=np.float32)
+    x = np.asarray(x, dtype=np.float32)
+    shape = x.shape  # ascontiguousarray makes a 0-d array 1-d
+    x = np.ascontiguousarray(x)
     bits = x.view(np.uint32).astype(np.uint64)
     rounding = np.uint64(0x7FFF) + ((bits >> np.uint64(16)) & np.uint64(1))
     rounded = ((bits + rounding) & np.uint64(0xFFFF0000)).astype(np.uint32)
-    return np.where(np.isnan(x), x, rounded.view(np.float32))
+    return np.where(np.isnan(x), x, rounded.view(np.float32)).reshape(shape)
 
 
 def matmul(

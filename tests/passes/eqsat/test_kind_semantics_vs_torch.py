@@ -370,3 +370,12 @@ def test_f16_rms_norm_of_300s_is_one_as_in_torch() -> None:
     want = F.rms_norm(torch.from_numpy(x), (8,), torch.from_numpy(w), 1e-6).numpy()
     np.testing.assert_array_equal(got, want)
     assert np.all(got == 1.0)
+
+
+def test_a_0d_bf16_value_keeps_its_shape() -> None:
+    """Regression: rounding to bf16 made 0-d values 1-d, so every bf16 graph with a scalar
+    constant failed to evaluate (and bf16 causal masks were no longer recognised)."""
+    node = make_node("full", (-np.inf, (), "bf16"), [])
+    (got,) = evaluate(Graph((), (node,)), {})
+    assert got.shape == () and got == -np.inf
+    assert round_to_bfloat16(np.float32(1.00390625)).shape == ()
