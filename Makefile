@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mirage-installed
 
-.PHONY: demo test pytest lit bench install clean fuzz
+.PHONY: demo test test-fast pytest lit bench install clean fuzz
 
 install: $(STAMP)
 
@@ -16,12 +16,20 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(PY) -m mirage_mlir.examples.demo
 
+# Both cores: pytest-xdist runs the suite on two workers; lit runs its own two.
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 tests
 	$(VENV)/bin/lit -sv tests/filecheck
 
+# Every area in under two minutes: pytest without the tests marked `slow` (whole examples
+# optimised and lowered, fuzzing, huge graphs) and lit without the files that say
+# `REQUIRES: full-suite`.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n 2 -m "not slow" tests
+	$(VENV)/bin/lit -s --param fast=1 tests/filecheck
+
 pytest: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 tests
 
 lit: $(STAMP)
 	$(VENV)/bin/lit -sv tests/filecheck

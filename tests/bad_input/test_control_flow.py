@@ -93,6 +93,7 @@ def _check(helpers, report: dict, optimized: str) -> None:
     helpers.same_results(MODULE, optimized, name="chain")
 
 
+@pytest.mark.slow
 def test_the_tool_passes_branching_functions_through_and_optimises_the_rest(helpers, tmp_path):
     path = tmp_path / "control_flow.mlir"
     path.write_text(MODULE)

@@ -20,6 +20,9 @@ import json
 
 import pytest
 
+# Seconds per case: run by `make test`, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("torch_mlir")
 
 TOLERANCES = {"f64": 1e-10, "f16": 2.0**-7, "bf16": 2.0**-4}

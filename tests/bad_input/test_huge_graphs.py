@@ -24,6 +24,9 @@ import mirage_mlir
 from mirage_mlir.dialects.context import parse_mlir
 from mirage_mlir.interpreters.mirage import run_function
 
+# Seconds per case: run by `make test`, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 TOOL = Path(sys.executable).with_name("mirage-mlir-opt")
 FIXTURE = Path(__file__).resolve().parent / "data" / "einsum64_torch.mlir"
 LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"

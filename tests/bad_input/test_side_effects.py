@@ -142,6 +142,7 @@ def _optimize_file(helpers, tmp_path, text: str, *flags: str, options: str = "ta
     return done.stdout, next(e for e in entries if e["name"] == "main")
 
 
+@pytest.mark.slow
 def test_a_call_between_matmuls_stays_once_in_place_and_the_rest_is_optimised(helpers, tmp_path):
     out, entry = _optimize_file(helpers, tmp_path, CALL_BETWEEN_MATMULS)
     assert helpers.effect_ops(out) == helpers.effect_ops(CALL_BETWEEN_MATMULS) == ["func.call"] * 2
@@ -175,6 +176,7 @@ def test_external_calls_and_memory_ops_keep_their_order(helpers, tmp_path):
     assert read.op.inputs[1].op.name == "func.call"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("callee", ["noise", "twice"])
 def test_a_generic_whose_body_calls_a_function_is_neither_cloned_nor_dropped(helpers, tmp_path, callee):
     definition = "func.func private @noise(f32) -> f32\n" if callee == "noise" else TWICE
@@ -187,6 +189,7 @@ def test_a_generic_whose_body_calls_a_function_is_neither_cloned_nor_dropped(hel
         helpers.same_results(text, out)
 
 
+@pytest.mark.slow
 def test_a_function_returning_no_tensor_is_left_alone_and_listed(helpers, tmp_path):
     text = generic_with_call(TWICE, "twice")
     path = tmp_path / "in.mlir"

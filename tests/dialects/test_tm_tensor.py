@@ -36,6 +36,9 @@ from mirage_mlir.dialects.tm_tensor import (
 )
 from mirage_mlir.passes.recognize.effects import has_side_effects
 
+# Seconds per case: run by `make test`, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 TOOL = Path(sys.executable).with_name("mirage-mlir-opt")
 
 

@@ -53,6 +53,7 @@ def _assert_all_compiled_by_mirage():
     assert all(r.status == "mirage" and r.report["runtime"] for r in records)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["e2_attention", "e5_gated_layer"])
 def test_examples_through_torch_compile(name):
     example = load_example(name)

@@ -11,6 +11,9 @@ pytest.importorskip("torch_mlir")
 import mirage_mlir as mm  # noqa: E402
 from mirage_mlir.examples import load_example  # noqa: E402
 
+# Seconds per case: run by `make test`, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 
 class Projection(torch.nn.Module):
     """relu(x @ w) * scale: a weight, and a plain attribute that shapes the program."""

@@ -23,6 +23,7 @@ def _close(got, expected, relative=False):
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_example_matches_eager(name, tmp_path):
     example = load_example(name)
@@ -36,6 +37,7 @@ def test_example_matches_eager(name, tmp_path):
     assert set(compiled.report["stages"]) >= {"import", "optimize"}
 
 
+@pytest.mark.slow
 def test_batchnorm_running_statistics_written_back(tmp_path):
     example = load_example("e3_batchnorm_module")
     model, reference = example.make_model(), example.make_model()
@@ -72,6 +74,7 @@ def test_report_table_and_kernels_for_gpu_target(tmp_path):
     _close(compiled(*example.make_inputs(3)), example.make_model()(*example.make_inputs(3)))
 
 
+@pytest.mark.slow
 def test_save_and_load_without_torch_mlir(tmp_path):
     example = load_example("e7_llama_attention")
     compiled = mm.compile(example.make_model(), *example.make_inputs(0), cache_dir=tmp_path)

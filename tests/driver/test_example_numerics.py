@@ -25,6 +25,9 @@ from mirage_mlir.dialects.context import parse_mlir, print_mlir
 from mirage_mlir.driver.executor import execute_mlir
 from mirage_mlir.examples import all_examples
 
+# Seconds per case: run by `make test`, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 FP32_TOLERANCE = 1e-4
 SEED = 0
 

@@ -133,6 +133,7 @@ def test_linear_weights_from_dense_resource() -> None:
     assert max_abs_error(got, model(x)) <= FP32_TOLERANCE
 
 
+@pytest.mark.slow
 def test_batchnorm_training_returns_updated_statistics() -> None:
     torch.manual_seed(5)
     model = torch.nn.BatchNorm1d(6).train()

@@ -341,6 +341,7 @@ def test_variants_round_trip_with_the_default_first(tmp_path):
     assert again.steps == artifact.steps and again.kernels == artifact.kernels
 
 
+@pytest.mark.slow
 @needs_compiler
 def test_every_variant_compiles_for_sm90(tmp_path, monkeypatch):
     """Each variant of E1 and E2 goes through Triton to a cubin for the H100."""

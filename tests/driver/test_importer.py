@@ -80,6 +80,7 @@ class DataDependentBranch(torch.nn.Module):
         return x - 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_example_imports_with_static_shapes(name):
     text = imported(name)
@@ -163,6 +164,7 @@ def test_dynamic_dimension_of_a_later_input_is_named():
     assert "symbol s" in message
 
 
+@pytest.mark.slow
 def test_data_dependent_size_is_refused_before_lowering(tmp_path):
     """Boolean indexing has a data-dependent size; torch-mlir would exhaust memory on it.
 

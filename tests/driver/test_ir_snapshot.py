@@ -45,6 +45,7 @@ def test_rebuilt_module_prints_and_runs_as_the_parsed_one(name):
         torch.testing.assert_close(got, expected, rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_long_dependency_chains_snapshot():
     # Pickling the IR objects themselves recurses once per op of such a chain.
     lines = ["func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {"]

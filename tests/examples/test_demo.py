@@ -15,6 +15,7 @@ def _rows(out: str) -> dict[str, str]:
     return {line.split()[0]: line for line in out.splitlines() if line.strip()}
 
 
+@pytest.mark.slow
 def test_demo_prints_one_row_per_example_with_the_figures(tmp_path, capsys):
     chart = tmp_path / "demo.png"
     assert demo.main(["--examples", *SMALL, "--budget", "0.05", "--chart", str(chart)]) == 0

@@ -42,6 +42,11 @@ def _has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+# `make test-fast` passes --param fast=1; files that take seconds say `// REQUIRES: full-suite`
+# and run only in the full suite (`make test`).
+if lit_config.params.get("fast") != "1":
+    config.available_features.add("full-suite")
+
 if _has_module("torch_mlir"):
     config.available_features.add("torch-mlir")
 if _has_module("triton"):

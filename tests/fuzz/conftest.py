@@ -24,11 +24,16 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under `make fuzz N=...`, spread N programs evenly over the fuzzers collected.
+    """Mark the fuzzers slow; under `make fuzz N=...`, spread N programs evenly over them.
 
     MIRAGE_FUZZ_PROGRAMS is the total the user asked for; each collected fuzz test gets
     ceil(N / fuzzers) examples (hypothesis may stop a fuzzer earlier when its space is exhausted).
     """
+    # The seeded fuzz run takes seconds per fuzzer: in `make test`, not in `make test-fast`.
+    here = os.path.dirname(os.path.abspath(__file__))
+    for item in items:
+        if str(item.path).startswith(here + os.sep):
+            item.add_marker(pytest.mark.slow)
     total = os.environ.get("MIRAGE_FUZZ_PROGRAMS")
     fuzzers = [item for item in items if hasattr(item.obj, "_hypothesis_internal_use_settings")]
     if not total or not fuzzers:

@@ -16,6 +16,9 @@ import pytest
 from mirage_mlir.examples import all_examples
 from mirage_mlir.lowering.program import lower_module, run_plan_interpreted
 
+# Seconds per case: run by `make test`, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 FP32_TOLERANCE = 1e-4
 
 EXAMPLES = [e.name for e in all_examples()]

@@ -33,6 +33,9 @@ from test_low_precision_templates import TOLERANCES, retype_floats
 from mirage_mlir.examples import EXAMPLE_NAMES, load_example
 from mirage_mlir.lowering.program import lower_module, run_plan_interpreted
 
+# Seconds per case: run by `make test`, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 FP32_TOLERANCE = 1e-4
 TORCH_DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
 def _cases():

@@ -45,6 +45,9 @@ SHORT = {"float16": "f16", "bfloat16": "bf16"}
 ATTENTION_EXAMPLES = (
     "e2_attention", "e2_attention_heads", "e2_attention_causal", "e2_sdpa", "e7_llama_attention"
 )
+
+# Seconds per case: run by `make test`, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
 COLUMN_EXAMPLES = ("e3_batchnorm_relu", "e3_batchnorm_module")
 RETYPED_FROM_F32 = ("e2_attention", "e2_attention_heads", "e2_attention_causal")
 """Examples whose low-precision module is the retyped fp32 import (see the module doc)."""

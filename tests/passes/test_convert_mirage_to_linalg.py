@@ -38,6 +38,9 @@ pytest.importorskip("torch_mlir")
 NARROW_INPUTS = (
     pathlib.Path(__file__).resolve().parents[1] / "filecheck" / "passes" / ("eqsat-optimize/Inputs")
 )
+
+# Seconds per case: run by `make test`, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
 NARROW = tuple(sorted(p.stem for p in NARROW_INPUTS.glob("e2_attention_*.mlir")))
 
 UPSTREAM_DIALECTS = {"builtin", "func", "arith", "math", "linalg", "tensor", "cf"}

@@ -15,6 +15,9 @@ from mirage_mlir.driver.optimize import OptimizeError
 from mirage_mlir.examples import EXAMPLE_NAMES, load_example
 from mirage_mlir.passes.eqsat_optimize import EqsatOptimize, optimize_module
 
+# Seconds per case: run by `make test`, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 REPORT_FIELDS = {
     "name",
     "cost_before_s",

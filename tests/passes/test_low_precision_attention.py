@@ -30,6 +30,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Seconds per case: run by `make test`, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("torch_mlir")
 
 TOLERANCES = {"f16": 2.0**-7, "bf16": 2.0**-4}

@@ -19,6 +19,9 @@ from mirage_mlir.dialects.context import parse_mlir, print_mlir
 from mirage_mlir.passes.convert_mirage_to_linalg import convert_module
 from mirage_mlir.passes.emit.verify import random_arguments, run_original, run_with_weights
 
+# Seconds per case: run by `make test`, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("torch_mlir")
 
 #: (rtol, atol) against the reference, by the result's element type.

@@ -18,6 +18,9 @@ import pytest
 
 from mirage_mlir.tools.mirage_mlir_opt import main
 
+# Seconds per case: run by `make test`, left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 TOOL = Path(sys.executable).with_name("mirage-mlir-opt")
 
 

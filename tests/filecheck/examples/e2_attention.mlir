@@ -1,5 +1,6 @@
 // RUN: mirage-mlir-opt %examples/e2_attention.mlir | filecheck %s
 // RUN: mirage-mlir-opt %examples/e2_attention.mlir | mirage-mlir-opt | filecheck %s
+// REQUIRES: full-suite
 
 // E2, softmax((Q @ K^T) * scale) @ V with Q, K, V 1x1024x64: two batch matmuls
 // around softmax's two-result max/argmax generic, whose init is -inf.

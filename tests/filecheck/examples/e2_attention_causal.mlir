@@ -1,5 +1,6 @@
 // RUN: mirage-mlir-opt %examples/e2_attention_causal.mlir | filecheck %s
 // RUN: mirage-mlir-opt %examples/e2_attention_causal.mlir | mirage-mlir-opt | filecheck %s
+// REQUIRES: full-suite
 
 // E2 with a causal mask: the mask is built from linalg.index and selects
 // -inf from a hex-literal dense constant, which must stay -inf.

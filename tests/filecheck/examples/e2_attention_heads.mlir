@@ -1,5 +1,6 @@
 // RUN: mirage-mlir-opt %examples/e2_attention_heads.mlir | filecheck %s
 // RUN: mirage-mlir-opt %examples/e2_attention_heads.mlir | mirage-mlir-opt | filecheck %s
+// REQUIRES: full-suite
 
 // E2 with heads, Q, K, V 1x4x256x64: heads collapse into the batch of the
 // batch matmuls.

@@ -1,5 +1,6 @@
 // RUN: mirage-mlir-opt %examples/e2_sdpa.mlir | filecheck %s
 // RUN: mirage-mlir-opt %examples/e2_sdpa.mlir | mirage-mlir-opt | filecheck %s
+// REQUIRES: full-suite
 
 // E2 through F.scaled_dot_product_attention: the scale is split between q and
 // k^T, and a guard maps rows that are all -inf to 0.

@@ -1,5 +1,6 @@
 // RUN: mirage-mlir-opt %examples/e3_batchnorm_module.mlir | filecheck %s
 // RUN: mirage-mlir-opt %examples/e3_batchnorm_module.mlir | mirage-mlir-opt | filecheck %s
+// REQUIRES: full-suite
 
 // E3 as nn.BatchNorm1d + nn.ReLU in training mode: the running mean, running
 // variance and i64 counter come back before the output; the variance is taken in f64.

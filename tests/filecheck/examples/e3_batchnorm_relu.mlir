@@ -1,5 +1,6 @@
 // RUN: mirage-mlir-opt %examples/e3_batchnorm_relu.mlir | filecheck %s
 // RUN: mirage-mlir-opt %examples/e3_batchnorm_relu.mlir | mirage-mlir-opt | filecheck %s
+// REQUIRES: full-suite
 
 // E3 by hand: relu((x - mean) / sqrt(var + eps) * gamma + beta), statistics over
 // dim 0 of a 512x256 input; gamma and beta are dense_resource blobs.

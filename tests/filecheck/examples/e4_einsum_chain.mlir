@@ -1,5 +1,6 @@
 // RUN: mirage-mlir-opt %examples/e4_einsum_chain.mlir | filecheck %s
 // RUN: mirage-mlir-opt %examples/e4_einsum_chain.mlir | mirage-mlir-opt | filecheck %s
+// REQUIRES: full-suite
 
 // E4, einsum("ik,kj,jl,lm->im") with i=100, k=10, j=20, l=5, m=100: three
 // batch matmuls (batch 1) between transposes and expand/collapse_shape.

@@ -1,5 +1,6 @@
 // RUN: mirage-mlir-opt %examples/e5_gated_layer.mlir | filecheck %s
 // RUN: mirage-mlir-opt %examples/e5_gated_layer.mlir | mirage-mlir-opt | filecheck %s
+// REQUIRES: full-suite
 
 // E5, tanh((x @ w1) * (x @ w2) + bias): two matmuls reading the same x, with
 // weights and bias as dense_resource blobs.

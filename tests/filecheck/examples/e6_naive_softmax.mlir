@@ -1,5 +1,6 @@
 // RUN: mirage-mlir-opt %examples/e6_naive_softmax.mlir | filecheck %s
 // RUN: mirage-mlir-opt %examples/e6_naive_softmax.mlir | mirage-mlir-opt | filecheck %s
+// REQUIRES: full-suite
 
 // E6, exp(x) / exp(x).sum(-1, keepdim=True) written naively: exp, a row sum
 // into a 256x1 accumulator, and a broadcast divide.

@@ -1,5 +1,6 @@
 // RUN: mirage-mlir-opt %examples/e7_llama_attention.mlir | filecheck %s
 // RUN: mirage-mlir-opt %examples/e7_llama_attention.mlir | mirage-mlir-opt | filecheck %s
+// REQUIRES: full-suite
 
 // E7, a Llama-style block: RMSNorm, q/k/v projections, grouped-query causal
 // attention (8 query heads, 2 KV heads), output projection; weights as blobs.

@@ -1,5 +1,6 @@
 // RUN: mirage-mlir-opt %examples/e8_tensor_network.mlir | filecheck %s
 // RUN: mirage-mlir-opt %examples/e8_tensor_network.mlir | mirage-mlir-opt | filecheck %s
+// REQUIRES: full-suite
 
 // E8, einsum("abcd,bcef,cdfg,degh->ah") with all dims 12: three batch
 // matmuls between transposes and reshapes.

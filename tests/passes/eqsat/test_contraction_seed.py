@@ -152,6 +152,7 @@ def test_interval_tree_is_the_optimal_parenthesisation_of_random_chains():
         assert tree_flops(tree) == dp_chain_flops(dims), (trial, dims)
 
 
+@pytest.mark.slow
 def test_a_100_matrix_chain_gets_the_dp_optimum_under_the_default_limits(monkeypatch):
     """Longer than any einsum network (52 letters), the chain stays matmuls, and the chain
     seed gives it the optimum that saturation alone does not reach within the limits."""
@@ -268,6 +269,7 @@ def brute_force_flops(spec: str, sizes: dict[str, int]) -> int:
     return best[tuple(range(n))]
 
 
+@pytest.mark.slow
 def test_subset_tree_is_exact_on_small_networks():
     """3..9 operands: the subset search equals opt_einsum's 'dp' (the same trees: no outer
     products), and its exhaustive 'optimal' wherever that path has no outer product (an outer

@@ -63,6 +63,7 @@ def assert_same_values(before: Graph, after: Graph, seed=0):
         )
 
 
+@pytest.mark.slow
 def test_100_random_chains_reach_the_dynamic_programming_optimum():
     rng = np.random.default_rng(2026)
     for trial in range(100):
@@ -78,6 +79,7 @@ def test_100_random_chains_reach_the_dynamic_programming_optimum():
             assert_same_values(graph, result.graph, seed=trial)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["h100", "a100", "cpu"])
 def test_roofline_cost_equals_brute_force_minimum_over_parenthesisations(target):
     rng = np.random.default_rng({"h100": 1, "a100": 2, "cpu": 3}[target])

@@ -106,6 +106,7 @@ def assert_same_values(before, after, seed=0):
     )
 
 
+@pytest.mark.slow
 def test_50_random_networks_match_opt_einsum_optimal():
     rng = np.random.default_rng(8)
     for trial in range(50):
@@ -125,6 +126,7 @@ def test_opt_einsum_optimal_misses_a_cheaper_path_with_repeated_index_sets():
     assert opt_einsum_cost(spec, sizes) == 220
 
 
+@pytest.mark.slow
 def test_networks_outside_opt_einsums_exact_cases_match_an_exhaustive_search():
     rng = np.random.default_rng(9)
     for trial in range(15):
@@ -215,6 +217,7 @@ def test_e4_einsum_chain_finds_the_56000_mac_order():
     assert_same_values(graph, result.graph)
 
 
+@pytest.mark.slow
 def test_e8_tensor_network_matches_opt_einsum():
     spec = "abcd,bcef,cdfg,degh->ah"
     sizes = {c: 12 for c in "abcdefgh"}

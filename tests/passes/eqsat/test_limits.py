@@ -146,6 +146,7 @@ def test_a_slow_stage_makes_the_later_predictions_as_slow():
     assert budget.slowdown == pytest.approx(5.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seconds", [0.5, 2.0])
 def test_a_200_matrix_chain_stays_within_its_time_limit(seconds):
     graph = chain(200, seed=200)

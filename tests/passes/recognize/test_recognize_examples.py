@@ -70,6 +70,7 @@ def reference_outputs():
     return get
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
 def test_recognised_graph_matches_the_reference_executor(name, reference_outputs):
     from mirage_mlir.passes.recognize import opaque_evaluators

@@ -3,6 +3,7 @@
 // RUN: mirage-mlir-opt %s --print-op-generic | mirage-mlir-opt | filecheck %s
 // RUN: mirage-mlir-opt %s --print-op-generic | filecheck %s --check-prefix=GENERIC
 // RUN: mirage-mlir-opt %s -p eqsat-optimize | filecheck %s --check-prefix=OPT
+// REQUIRES: full-suite
 
 // ml_program globals as torch-mlir's linalg-on-tensors output keeps a random seed in them
 // (torch.rand_like, dropout in training mode), printed back in MLIR's syntax and

@@ -1,5 +1,6 @@
 // RUN: mirage-mlir-opt %s -p eqsat-optimize | filecheck %s
 // RUN: mirage-mlir-opt %s -p eqsat-optimize | mirage-mlir-opt | filecheck %s
+// REQUIRES: full-suite
 
 // torch.sort (a @ b @ c, dim=-1).values * 2, as torch-mlir imports it.  The sort is an op
 // the tensor algebra does not model: it stays, region and all, and reads whatever the

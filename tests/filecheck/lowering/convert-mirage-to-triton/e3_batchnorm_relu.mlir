@@ -1,4 +1,5 @@
 // RUN: mirage-mlir-opt %examples/e3_batchnorm_relu.mlir -p 'eqsat-optimize,convert-mirage-to-triton' | filecheck %s
+// REQUIRES: full-suite
 
 // E3 is one launch, one program per 32 columns: a statistics loop over the rows,
 // then a loop that normalises, applies ReLU and stores each block once.

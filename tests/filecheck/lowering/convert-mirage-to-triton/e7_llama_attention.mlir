@@ -1,4 +1,5 @@
 // RUN: mirage-mlir-opt %examples/e7_llama_attention.mlir -p 'eqsat-optimize,convert-mirage-to-triton' | filecheck %s
+// REQUIRES: full-suite
 
 // E7 lowers to five launches: RMSNorm, one joined QKV matmul (the three weights folded into
 // one 512x768 constant), one causal GQA flash-attention kernel reading q, k and v straight from

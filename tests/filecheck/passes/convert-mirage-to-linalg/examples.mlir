@@ -11,6 +11,7 @@
 // RUN: filecheck %s --input-file %t.f16 --check-prefix=F16
 // RUN: filecheck %s --input-file %t.f16 --check-prefix=NONE
 // REQUIRES: torch-mlir
+// REQUIRES: full-suite
 
 // The optimiser inside an upstream flow: eqsat-optimize writes mirage ops and kernel groups,
 // convert-mirage-to-linalg turns them back into upstream linalg/tensor/arith/math that MLIR's

@@ -1,6 +1,7 @@
 // RUN: mirage-mlir-opt %examples/e2_attention_causal.mlir -p 'eqsat-optimize{verify=true}' -o %t
 // RUN: filecheck %s --input-file %t
 // RUN: filecheck %s --input-file %t --check-prefix=NONE
+// REQUIRES: full-suite
 
 // softmax(masked_fill(Q Kᵀ * 0.125, j > i, -inf)) V. The mask is index arithmetic (an iota
 // generic, a subtraction and a compare) that recognition folds into a causal mask; the whole

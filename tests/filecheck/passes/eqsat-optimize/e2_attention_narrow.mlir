@@ -7,6 +7,7 @@
 // RUN: mirage-mlir-opt %S/Inputs/e2_attention_heads_bf16.mlir -p 'eqsat-optimize{verify=true}' -o %t.bf16
 // RUN: filecheck %s --input-file %t.bf16 --check-prefix=BF16
 // RUN: filecheck %s --input-file %t.bf16 --check-prefix=NONE
+// REQUIRES: full-suite
 
 // E2 imported in f16 and bf16 (Inputs/narrow_attention.py writes the inputs). torch-mlir
 // computes each product into an f32 accumulator and rounds it back, and the softmax in f32

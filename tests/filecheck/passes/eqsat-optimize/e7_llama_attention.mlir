@@ -1,6 +1,7 @@
 // RUN: mirage-mlir-opt %examples/e7_llama_attention.mlir -p 'eqsat-optimize{verify=true}' -o %t
 // RUN: filecheck %s --input-file %t
 // RUN: filecheck %s --input-file %t --check-prefix=NONE
+// REQUIRES: full-suite
 
 // The Llama attention block: RMSNorm, q/k/v projections, grouped-query causal SDPA (8 query
 // heads, 2 KV heads repeated by repeat_interleave), the output projection and the residual.

@@ -3,6 +3,7 @@
 // RUN: mirage-mlir-opt %examples/e6_naive_softmax.mlir -p 'eqsat-optimize,convert-mirage-to-triton' --emit=ttgir | filecheck %s --check-prefix=TTGIR
 // RUN: mirage-mlir-opt %examples/e6_naive_softmax.mlir -p 'eqsat-optimize,convert-mirage-to-triton' --emit=ptx --arch=80 | filecheck %s --check-prefix=PTX80
 // RUN: not mirage-mlir-opt %examples/e6_naive_softmax.mlir --emit=ptx 2>&1 | filecheck %s --check-prefix=NONE
+// REQUIRES: full-suite
 
 // --emit stops at a Triton stage and prints every kernel there.
 

@@ -3,6 +3,7 @@
 // RUN: mirage-mlir-opt - < %s | filecheck %s
 // RUN: mirage-mlir-opt < %s | filecheck %s
 // RUN: mirage-mlir-opt %s -o %t && filecheck %s < %t
+// REQUIRES: full-suite
 
 // A module prints back to itself: from a file, from stdin (`-` or nothing),
 // and to a file with -o.
