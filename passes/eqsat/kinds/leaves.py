@@ -75,29 +75,23 @@ def _decode_full(e: ENodeChildren) -> tuple[str, tuple, list[str]]:
     )
 
 
-INPUT = Kind(
-    name="input",
-    attrs=("name", "shape", "dtype"),
-    type_rule=lambda attrs, operands: _leaf_type(
-        attrs, operands, f"input {attrs[0]!r}"
-    ),
-    semantics=None,
-    work=_no_kernel,
-    encode=_encode_named("input"),
-    decoders={"input": _decode_named("input")},
-)
+def _argument_kind(name: str) -> Kind:
+    """A named tensor whose value is given, not computed: a function input or a weight."""
+    return Kind(
+        name=name,
+        attrs=("name", "shape", "dtype"),
+        type_rule=lambda attrs, operands: _leaf_type(
+            attrs, operands, f"{name} {attrs[0]!r}"
+        ),
+        semantics=None,
+        work=_no_kernel,
+        encode=_encode_named(name),
+        decoders={name: _decode_named(name)},
+    )
 
-CONSTANT = Kind(
-    name="constant",
-    attrs=("name", "shape", "dtype"),
-    type_rule=lambda attrs, operands: _leaf_type(
-        attrs, operands, f"constant {attrs[0]!r}"
-    ),
-    semantics=None,
-    work=_no_kernel,
-    encode=_encode_named("constant"),
-    decoders={"constant": _decode_named("constant")},
-)
+
+INPUT = _argument_kind("input")
+CONSTANT = _argument_kind("constant")
 
 FULL = Kind(
     name="full",
