@@ -96,7 +96,7 @@ def import_torch_program(
         )
         program = _export(model, example_inputs, dynamic_shapes)
         _refuse_dynamic_program(program, dynamic_shapes)
-        module = _lower_to_linalg(program, type(model).__name__)
+        module = _lower_to_linalg(_with_non_persistent_buffers(program), type(model).__name__)
     _refuse_dynamic_mlir(module)
     return TorchImport(str(module), program)
 
@@ -134,6 +134,44 @@ def _export(
             f"torch.export could not trace {type(model).__name__}"
             f"{_user_location(str(error))}: {_summary(error)}"
         ) from error
+
+
+def _with_non_persistent_buffers(program: "ExportedProgram") -> "ExportedProgram":
+    """`program` as torch-mlir's importer can read it when the model has non-persistent
+    buffers (`register_buffer(..., persistent=False)`: Llama's rotary frequencies, BERT's
+    position ids).
+
+    torch.export keeps such a buffer's value in `program.constants`, not in its
+    `state_dict`, and torch-mlir 20261001 looks every buffer up in the state dict alone
+    ("Could not find state mapping for buffer"; llvm/torch-mlir issue 4744). A buffer the
+    program never writes is a constant of the program, so the importer is given a shallow
+    copy whose signature lists each such buffer as a lifted tensor constant, which
+    torch-mlir reads from `constants`. The program itself (and the user's model) are left
+    as they are.
+    """
+    import copy
+
+    from torch.export.graph_signature import ExportGraphSignature, InputKind, InputSpec
+
+    signature = program.graph_signature
+    written = set(signature.buffers_to_mutate.values())
+    specs = []
+    changed = False
+    for spec in signature.input_specs:
+        if (
+            spec.kind == InputKind.BUFFER
+            and spec.persistent is False
+            and spec.target not in written
+            and spec.target in program.constants
+        ):
+            spec = InputSpec(InputKind.CONSTANT_TENSOR, spec.arg, spec.target)
+            changed = True
+        specs.append(spec)
+    if not changed:
+        return program
+    patched = copy.copy(program)
+    patched._graph_signature = ExportGraphSignature(specs, list(signature.output_specs))
+    return patched
 
 
 def _refuse_dynamic_program(program: "ExportedProgram", dynamic_shapes: Any) -> None:
