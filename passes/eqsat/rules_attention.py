@@ -25,6 +25,15 @@
   type rule then asks q and k to be of type n too, which makes the new e-node the matched
   e-class's type or drops it (a guarded kind). w is never narrow: a softmax deliberately
   computed in f16 between f32 tensors is not replaced by a more precise one.
+- keys passed transposed: each of the rules above also matches scores s·(q @ kt) with kt
+  any tensor, and builds attention on the key mt(kt) (the `attention-kt-*` rules): a program
+  handed Kᵀ (or computing it another way) writes no transpose for the q @ kᵀ pattern to match,
+  and q @ kt = q @ mt(mt(kt)) holds for every kt. Rewriting q @ x to q @ mt(mt(x)) everywhere
+  instead would add a transpose to every matmul's e-class; these rules add one mt only where
+  the whole attention pattern matched. On a q @ mt(k) both families fire, and the second
+  builds attention(q, mt(mt(k)), v), the same e-node once transpose-transpose has run. The
+  lowering reads the key through that transpose as a strided view inside the attention
+  kernel (lowering/template_attention_views.py), so Kᵀ is never copied.
 - GQA: attention(q, r(k), r(v), ...) = attention(q, k, v, ...) when r repeats each KV head
   consecutively (`repeat_heads`, recorded at encoding): attention's grouped heads read KV head
   h // (Hq / Hkv), which is what repeat_interleave materialises.
@@ -66,7 +75,7 @@ def _vars() -> SimpleNamespace:
     """The pattern variables, by name (built once, on first use)."""
     names = SimpleNamespace()
     for sort, spec in (
-        (Tensor, "top q k v kr vr m s p mask g"),
+        (Tensor, "top q k kt v kr vr m s p mask g"),
         (f64, "sc"),
         (i64, "c"),
         (String, "d d2 d3 n"),
@@ -88,10 +97,20 @@ def _probabilities(m, widened: bool) -> list:
     return [Tensor.cast(Tensor.softmax(Tensor.cast(m, w), -1), v.n) for w in WIDE_FLOATS]
 
 
-def _scores(scaled: bool):
+def _scores(scaled: bool, transposed: bool = False):
+    """(the scores pattern, its scale, the key attention reads).
+
+    The scores are s·(q @ kᵀ), or s·(q @ kt) with the keys passed already transposed
+    (`transposed`): then the key is mt(kt), which the lowering reads through the transpose.
+    """
     v = _vars()
-    product = Tensor.matmul(v.q, Tensor.mt(v.k))
-    return (Tensor.scale(product, v.sc), v.sc) if scaled else (product, f64(1.0))
+    if transposed:
+        product, key = Tensor.matmul(v.q, v.kt), Tensor.mt(v.kt)
+    else:
+        product, key = Tensor.matmul(v.q, Tensor.mt(v.k)), v.k
+    if scaled:
+        return Tensor.scale(product, v.sc), v.sc, key
+    return product, f64(1.0), key
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,12 +140,27 @@ def _softmax_in(m, wide: str | None):
     return cast(softmax(cast(m, wide), -1), m.dtype)
 
 
-def _attention_example(scaled: bool, wide: str | None = None, dtype: str = "f16"):
+def _keys(k, transposed: bool):
+    """(kᵀ as the scores read it, k as attention reads it).
+
+    With `transposed` the program holds Kᵀ itself (an Input "KT" of shape [..., d, n]), and
+    attention reads it transposed back.
+    """
+    if not transposed:
+        return k.mT, k
+    kt = Input("KT", k.shape[:-2] + k.shape[-2:][::-1], k.dtype)
+    return kt, kt.mT
+
+
+def _attention_example(
+    scaled: bool, wide: str | None = None, dtype: str = "f16", transposed: bool = False
+):
     def example():
         q, k, v = _qkv()
         if wide is not None:
             q, k, v = (_narrow(x, dtype) for x in (q, k, v))
-        scores = Scale(q @ k.mT, 0.5) if scaled else q @ k.mT
+        kt, k = _keys(k, transposed)
+        scores = Scale(q @ kt, 0.5) if scaled else q @ kt
         return Graph.of(_softmax_in(scores, wide) @ v), Graph.of(
             attention(q, k, v, 0.5 if scaled else 1.0)
         )
@@ -134,11 +168,12 @@ def _attention_example(scaled: bool, wide: str | None = None, dtype: str = "f16"
     return example
 
 
-def _causal_scores(form: str, scaled: bool, dtype: str = "f32"):
+def _causal_scores(form: str, scaled: bool, dtype: str = "f32", transposed: bool = False):
     q, k, v = _qkv((2, 2))
     if dtype != "f32":
         q, k, v = (_narrow(x, dtype) for x in (q, k, v))
-    scores = Scale(q @ k.mT, 0.5) if scaled else q @ k.mT
+    kt, k = _keys(k, transposed)
+    scores = Scale(q @ kt, 0.5) if scaled else q @ kt
     mask = causal_mask_leaf(form, 6, 6, dtype if form == "causal_additive" else None)
     minus_inf = Full(-math.inf, (), dtype)
     if form == "causal_allowed":
@@ -150,10 +185,10 @@ def _causal_scores(form: str, scaled: bool, dtype: str = "f32"):
     return q, k, v, masked
 
 
-def _causal_example(scaled: bool, wide: str | None = None):
+def _causal_example(scaled: bool, wide: str | None = None, transposed: bool = False):
     def example():
         dtype = "f32" if wide is None else "f16"
-        q, k, v, masked = _causal_scores("causal_allowed", scaled, dtype)
+        q, k, v, masked = _causal_scores("causal_allowed", scaled, dtype, transposed)
         return Graph.of(_softmax_in(masked, wide) @ v), Graph.of(
             attention(q, k, v, 0.5 if scaled else 1.0, True)
         )
@@ -161,21 +196,26 @@ def _causal_example(scaled: bool, wide: str | None = None):
     return example
 
 
-def _causal_form_example(form: str, wide: str | None = None, dtype: str = "f32"):
+def _causal_form_example(
+    form: str, wide: str | None = None, dtype: str = "f32", transposed: bool = False
+):
     def example():
-        q, k, v, masked = _causal_scores(form, True, dtype)
+        q, k, v, masked = _causal_scores(form, True, dtype, transposed)
         return Graph.of(_softmax_in(masked, wide) @ v), Graph.of(attention(q, k, v, 0.5, True))
 
     return example
 
 
-def _additive_mask_example(wide: str | None = None, dtype: str = "f32"):
+def _additive_mask_example(
+    wide: str | None = None, dtype: str = "f32", transposed: bool = False
+):
     def example():
         q, k, v = _qkv()
         mask = Input("M", (6, 5), dtype)
         if dtype != "f32":
             q, k, v = (_narrow(x, dtype) for x in (q, k, v))
-        scores = Scale(q @ k.mT, 0.5) + mask
+        kt, k = _keys(k, transposed)
+        scores = Scale(q @ kt, 0.5) + mask
         return Graph.of(_softmax_in(scores, wide) @ v), Graph.of(
             attention(q, k, v, 0.5, mask=mask)
         )
@@ -230,13 +270,13 @@ def _gqa_example():
 # Rewrites
 
 
-def _attention(scaled: bool, widened: bool = False):
+def _attention(scaled: bool, widened: bool = False, transposed: bool = False):
     def build():
         v = _vars()
-        scores, scale = _scores(scaled)
+        scores, scale, key = _scores(scaled, transposed)
         return [
             rule(eq(v.top).to(Tensor.matmul(p, v.v))).then(
-                union(v.top).with_(Tensor.attention(v.q, v.k, v.v, scale, 0))
+                union(v.top).with_(Tensor.attention(v.q, key, v.v, scale, 0))
             )
             for p in _probabilities(scores, widened)
         ]
@@ -244,30 +284,30 @@ def _attention(scaled: bool, widened: bool = False):
     return build
 
 
-def _causal(scaled: bool, widened: bool = False):
+def _causal(scaled: bool, widened: bool = False, transposed: bool = False):
     def build():
         v = _vars()
-        scores, scale = _scores(scaled)
+        scores, scale, key = _scores(scaled, transposed)
         return [
             rule(
                 eq(v.top).to(Tensor.matmul(p, v.v)),
                 causal_masked(v.m, v.s),
                 eq(v.s).to(scores),
-            ).then(union(v.top).with_(Tensor.attention(v.q, v.k, v.v, scale, 1)))
+            ).then(union(v.top).with_(Tensor.attention(v.q, key, v.v, scale, 1)))
             for p in _probabilities(v.m, widened)
         ]
 
     return build
 
 
-def _additive_mask(widened: bool = False):
+def _additive_mask(widened: bool = False, transposed: bool = False):
     def build():
         v = _vars()
-        scores, scale = _scores(True)
+        scores, scale, key = _scores(True, transposed)
         return [
             rule(eq(v.top).to(Tensor.matmul(p, v.v))).then(
                 union(v.top).with_(
-                    Tensor.attention_masked(v.q, v.k, v.v, v.mask, scale, 0)
+                    Tensor.attention_masked(v.q, key, v.v, v.mask, scale, 0)
                 )
             )
             for p in _probabilities(ew("add", scores, v.mask), widened)
@@ -302,7 +342,7 @@ def _guard_causal():
 
 def _guard_unmasked():
     v = _vars()
-    scores, _ = _scores(True)
+    scores, _, _ = _scores(True)
     return [
         rule(
             eq(v.top).to(pattern),
@@ -357,6 +397,57 @@ DECLARATIONS = (
     RewriteRule("sdpa-guard-causal", _guard_causal, _guard_causal_example),
     RewriteRule("sdpa-guard-unmasked", _guard_unmasked, _guard_unmasked_example()),
     RewriteRule("attention-gqa", _gqa, _gqa_example),
+    # The keys passed already transposed: scores s·(q @ kt), attention on K = mt(kt).
+    RewriteRule(
+        "attention-kt-scaled",
+        _attention(True, transposed=True),
+        _attention_example(True, transposed=True),
+    ),
+    RewriteRule(
+        "attention-kt-unscaled",
+        _attention(False, transposed=True),
+        _attention_example(False, transposed=True),
+    ),
+    RewriteRule(
+        "attention-kt-causal-scaled",
+        _causal(True, transposed=True),
+        _causal_example(True, transposed=True),
+    ),
+    RewriteRule(
+        "attention-kt-causal-unscaled",
+        _causal(False, transposed=True),
+        _causal_example(False, transposed=True),
+    ),
+    RewriteRule(
+        "attention-kt-additive-mask",
+        _additive_mask(transposed=True),
+        _additive_mask_example(transposed=True),
+    ),
+    RewriteRule(
+        "attention-kt-widened-scaled",
+        _attention(True, True, transposed=True),
+        _attention_example(True, "f32", transposed=True),
+    ),
+    RewriteRule(
+        "attention-kt-widened-unscaled",
+        _attention(False, True, transposed=True),
+        _attention_example(False, "f32", transposed=True),
+    ),
+    RewriteRule(
+        "attention-kt-widened-causal-scaled",
+        _causal(True, True, transposed=True),
+        _causal_example(True, "f32", transposed=True),
+    ),
+    RewriteRule(
+        "attention-kt-widened-causal-unscaled",
+        _causal(False, True, transposed=True),
+        _causal_example(False, "f32", transposed=True),
+    ),
+    RewriteRule(
+        "attention-kt-widened-additive-mask",
+        _additive_mask(True, transposed=True),
+        _additive_mask_example("f32", "f16", transposed=True),
+    ),
 )
 
 #: Further examples a rule must also prove: the other two causal mask forms, and bf16 scores
@@ -376,4 +467,14 @@ EXTRA_EXAMPLES = {
     ),
     "sdpa-guard-causal": (_guard_causal_widened_example,),
     "sdpa-guard-unmasked": (_guard_unmasked_example(widen=True),),
+    "attention-kt-causal-scaled": (
+        _causal_form_example("causal_future", transposed=True),
+        _causal_form_example("causal_additive", transposed=True),
+    ),
+    "attention-kt-widened-scaled": (
+        _attention_example(True, "f32", "bf16", transposed=True),
+    ),
+    "attention-kt-widened-causal-scaled": (
+        _causal_form_example("causal_additive", "f32", "bf16", transposed=True),
+    ),
 }
