@@ -10,6 +10,8 @@ prints back as MLIR itself prints it:
   parses.  xDSL prints that form but reads the parenthesised list as the start
   of a function type and fails with "Expected '->'"; softmax's max/argmax
   generic has two results.
+* the convolutions and poolings of `mirage_mlir.dialects.linalg_convolution`
+  (1-D, 3-D and depthwise convolutions, sum pooling) exist.
 * `linalg.generic` keeps attributes of its leading dictionary other than the
   four it understands, where xDSL silently dropped them.
 * `linalg.matmul` and `linalg.batch_matmul` read MLIR's
@@ -93,6 +95,8 @@ from xdsl.irdl import irdl_op_definition, prop_def
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.hints import isa
+
+from mirage_mlir.dialects.linalg_convolution import CONVOLUTION_OPERATIONS
 
 __all__ = [
     "AddOp",
@@ -503,6 +507,7 @@ def _linalg_operations() -> list[type[Operation]]:
     replacements = {GenericOp.name: GenericOp, MatmulOp.name: MatmulOp}
     operations = [replacements.get(op.name, op) for op in _XdslLinalg.operations]
     operations.append(BatchMatmulOp)
+    operations.extend(CONVOLUTION_OPERATIONS)
     return operations
 
 

@@ -11,7 +11,9 @@ closure with the SSA values it reads and writes.  Contractions go to BLAS
 (`torch.matmul`, `torch.einsum`), so the contraction orders the optimiser chose
 run at full speed; `mirage.attention` is `F.scaled_dot_product_attention`;
 the norms and softmax are torch's own ops; `linalg.generic` is a whole-tensor
-expression (`torch_generic`); shape ops are views; weights are decoded once.
+expression (`torch_generic`); convolutions, pooling, `tensor.pad` and
+`cf.assert` are `F.conv2d`, `F.max_pool2d`, `F.pad` and checks
+(`torch_convolution`); shape ops are views; weights are decoded once.
 `mirage.kernel` runs its body's steps.  Steps whose operands are all constants
 (a concatenation of weights, a transposed weight) run once at load time, and
 steps whose results nothing reads are dropped.
@@ -34,6 +36,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Block, Operation, SSAValue
 
+from mirage_mlir.driver.torch_convolution import CONVOLUTION_BUILDERS
 from mirage_mlir.driver.torch_generic import (
     StructuredOpRunner,
     TorchExecutorError,
@@ -524,4 +527,5 @@ _BUILDERS: dict[str, Callable[[Any, dict], tuple[Callable, list]]] = {
     "mirage.concat": _concat,
     "mirage.slice": _mirage_slice,
     "mirage.kernel": _kernel,
+    **CONVOLUTION_BUILDERS,
 }

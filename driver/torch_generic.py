@@ -17,6 +17,10 @@ Reductions take one of three routes, fastest first:
 * anything else (torch-mlir's max/argmax pair, for example) steps through the
   reduction loops, running the body on each slice.
 
+A `tensor.extract` in a body (an embedding lookup) is one advanced-indexing
+gather over the loop space; a `cf.assert` in a body checks every point at
+once and raises `RuntimeAssertionError` naming the assert where one fails.
+
 Only projected permutations (plus constant-0 results on size-1 dims) are
 accepted as indexing maps; others raise `TorchExecutorError` at load time.
 """
@@ -177,6 +181,14 @@ def scalar_op_function(op: Operation) -> Callable[..., Any]:
         return _cmpi(op.properties["predicate"].value.data)
     if name == "math.fpowi" or name == "math.ipowi":
         return torch.pow
+    if name == "tensor.extract":
+        # A gather: the indices are whole index tensors over the loop space, so
+        # advanced indexing reads every point's element at once.
+        return lambda source, *indices: source[indices]
+    if name == "cf.assert":
+        from mirage_mlir.driver.torch_convolution import assert_function
+
+        return assert_function(op)
     raise TorchExecutorError(f"the CPU runtime has no torch form of '{name}'")
 
 
@@ -326,6 +338,8 @@ class StructuredOpRunner:
             if fn is None:
                 continue
             outs = fn(*(env[v] for v in o.operands))
+            if not o.results:
+                continue
             if len(o.results) == 1:
                 env[o.results[0]] = outs
             else:
