@@ -96,6 +96,7 @@ def import_torch_program(
         )
         program = _export(model, example_inputs, dynamic_shapes)
         _refuse_dynamic_program(program, dynamic_shapes)
+        _views_as_reshapes(program)
         module = _lower_to_linalg(_with_non_persistent_buffers(program), type(model).__name__)
     _refuse_dynamic_mlir(module)
     return TorchImport(str(module), program)
@@ -134,6 +135,38 @@ def _export(
             f"torch.export could not trace {type(model).__name__}"
             f"{_user_location(str(error))}: {_summary(error)}"
         ) from error
+
+
+def _views_as_reshapes(program: "ExportedProgram") -> None:
+    """Make every `aten.view` of `program`'s graph an `aten.reshape`, in place.
+
+    torch-mlir re-runs torch's decompositions on the exported graph, and some of them (the
+    math form of scaled_dot_product_attention) produce outputs with other strides than the
+    eager kernels did; a later `view` of such a value then fails ("Cannot view a tensor with
+    shape [4, 64, 256] and strides (256, 1024, 1) as a tensor with shape (256, 256)": GPT-2
+    at batch 4). The exported graph is functional, so whether a reshape returns a view or a
+    copy cannot change a value: `reshape` means the same and accepts any strides. A graph
+    that still mutates a tensor in place (through which a view would alias) is left as it is.
+    """
+    import torch
+
+    # In-place in name only: detach_ changes autograd metadata, never values.
+    metadata_only = {torch.ops.aten.detach_.default}
+
+    def mutates(node: Any) -> bool:
+        schema = getattr(node.target, "_schema", None)
+        return schema is not None and schema.is_mutable and node.target not in metadata_only
+
+    calls = [node for node in program.graph.nodes if node.op == "call_function"]
+    if any(mutates(node) for node in calls):
+        return
+    changed = False
+    for node in calls:
+        if node.target is torch.ops.aten.view.default:
+            node.target = torch.ops.aten.reshape.default
+            changed = True
+    if changed:
+        program.graph_module.recompile()
 
 
 def _with_non_persistent_buffers(program: "ExportedProgram") -> "ExportedProgram":
