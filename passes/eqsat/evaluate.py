@@ -15,7 +15,6 @@ import numpy as np
 from mirage_mlir.interpreters.mirage_numpy import round_to_bfloat16
 from mirage_mlir.passes.eqsat.graph import Graph, GraphError, Node
 from mirage_mlir.passes.eqsat.kinds import kind_named
-from mirage_mlir.passes.eqsat.kinds.elementwise import ELEMENTWISE_OPS
 
 NUMPY_DTYPES: dict[str, type] = {
     "f64": np.float64,
@@ -26,10 +25,6 @@ NUMPY_DTYPES: dict[str, type] = {
     "i32": np.int32,
     "i1": np.bool_,
 }
-
-
-#: The NumPy meaning of each elementwise operation (declared with the elementwise kind).
-ELEMENTWISE_NUMPY = ELEMENTWISE_OPS
 
 
 def evaluate(

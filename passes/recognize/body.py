@@ -26,7 +26,8 @@ import numpy as np
 from xdsl.dialects import arith
 from xdsl.ir import Block, BlockArgument, Operation, OpResult, SSAValue
 
-from mirage_mlir.passes.eqsat.evaluate import ELEMENTWISE_NUMPY, NUMPY_DTYPES
+from mirage_mlir.passes.eqsat.evaluate import NUMPY_DTYPES
+from mirage_mlir.passes.eqsat.kinds.elementwise import ELEMENTWISE_NUMPY
 from mirage_mlir.passes.eqsat.graph import Elementwise, Full, Node, Scale, cast
 from mirage_mlir.passes.recognize.constants import (
     Scalar,

@@ -1,7 +1,7 @@
 """The elementwise kind: one arithmetic operation applied with NumPy broadcasting.
 
     kind          attrs    operands
-    elementwise   (op,)    operands    op one of ELEMENTWISE_OPS, its arity operands
+    elementwise   (op,)    operands    op one of ELEMENTWISE_NUMPY, with its arity of operands
 
 Comparisons give i1; `where` takes an i1 condition. Each operation computes in its
 operands' type and rounds once, as torch's elementwise kernels do (bf16 is rounded after
@@ -32,7 +32,7 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
 
 #: The NumPy meaning of every elementwise operation (ELEMENTWISE_ARITY gives its arity).
-ELEMENTWISE_OPS: dict[str, Callable[..., np.ndarray]] = {
+ELEMENTWISE_NUMPY: dict[str, Callable[..., np.ndarray]] = {
     "neg": np.negative,
     "abs": np.abs,
     "exp": np.exp,
@@ -92,7 +92,7 @@ ELEMENTWISE = Kind(
     name="elementwise",
     attrs=("op",),
     type_rule=_elementwise_type,
-    semantics=lambda attrs, args: ELEMENTWISE_OPS[attrs[0]](*args),
+    semantics=lambda attrs, args: ELEMENTWISE_NUMPY[attrs[0]](*args),
     work=lambda attrs, operands, result: (result.numel, "vector"),
     encode=_encode,
     decoders={"elementwise": _decode},

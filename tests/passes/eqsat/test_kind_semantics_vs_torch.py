@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from mirage_mlir.interpreters.mirage_numpy import round_to_bfloat16
-from mirage_mlir.passes.eqsat.evaluate import ELEMENTWISE_NUMPY, evaluate
+from mirage_mlir.passes.eqsat.evaluate import evaluate
+from mirage_mlir.passes.eqsat.kinds.elementwise import ELEMENTWISE_NUMPY
 from mirage_mlir.passes.eqsat.graph import Graph, Input, make_node
 from mirage_mlir.passes.eqsat.type_rules import COMPARISONS, ELEMENTWISE_ARITY
 
