@@ -12,6 +12,14 @@ import torch
 VOCAB = 128
 SEQUENCE = 16
 
+#: The sizes every transformer of the zoo shares: 2 layers, width 64, 4 heads.
+_LAYERS = dict(
+    num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=128
+)
+#: ... and the token models' vocabulary and positions; the decoders have 2 KV heads.
+_TOKENS = dict(vocab_size=VOCAB, max_position_embeddings=64)
+_DECODER = dict(_LAYERS, num_key_value_heads=2, **_TOKENS)
+
 
 class Unwrapped(torch.nn.Module):
     """`model(**{name: input}, **fixed)` for the names given, returning the output's `field`."""
@@ -73,15 +81,7 @@ def llama(generator: torch.Generator):
     RMSNorm, SwiGLU; 2 layers."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(
-        num_hidden_layers=2,
-        hidden_size=64,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=128,
-        vocab_size=VOCAB,
-        max_position_embeddings=64,
-    )
+    config = LlamaConfig(**_DECODER)
     return Unwrapped(
         LlamaForCausalLM(config), ("input_ids",), "logits", use_cache=False
     ), (
@@ -93,14 +93,7 @@ def bert(generator: torch.Generator):
     """BERT encoder with an attention mask (the second sequence padded after 10 tokens)."""
     from transformers import BertConfig, BertModel
 
-    config = BertConfig(
-        num_hidden_layers=2,
-        hidden_size=64,
-        num_attention_heads=4,
-        intermediate_size=128,
-        vocab_size=VOCAB,
-        max_position_embeddings=64,
-    )
+    config = BertConfig(**_LAYERS, **_TOKENS)
     mask = torch.ones(2, SEQUENCE, dtype=torch.int64)
     mask[1, 10:] = 0
     model = Unwrapped(
@@ -113,14 +106,7 @@ def vit(generator: torch.Generator):
     """Vision transformer: 8x8 patches of a 32x32 image, 2 layers."""
     from transformers import ViTConfig, ViTModel
 
-    config = ViTConfig(
-        num_hidden_layers=2,
-        hidden_size=64,
-        num_attention_heads=4,
-        intermediate_size=128,
-        image_size=32,
-        patch_size=8,
-    )
+    config = ViTConfig(**_LAYERS, image_size=32, patch_size=8)
     image = torch.randn(1, 3, 32, 32, generator=generator)
     return Unwrapped(ViTModel(config), ("pixel_values",), "last_hidden_state"), (image,)
 
@@ -129,17 +115,7 @@ def mixtral(generator: torch.Generator):
     """Mixtral-style decoder: a mixture of 4 experts, 2 chosen per token; 2 layers."""
     from transformers import MixtralConfig, MixtralForCausalLM
 
-    config = MixtralConfig(
-        num_hidden_layers=2,
-        hidden_size=64,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=128,
-        num_local_experts=4,
-        num_experts_per_tok=2,
-        vocab_size=VOCAB,
-        max_position_embeddings=64,
-    )
+    config = MixtralConfig(**_DECODER, num_local_experts=4, num_experts_per_tok=2)
     # The batched form gathers each token's expert weights (static shapes); the default
     # grouped form needs torch's grouped GEMM and a histogram, which torch-mlir cannot lower.
     config._experts_implementation = "batched_mm"
