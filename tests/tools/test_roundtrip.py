@@ -43,20 +43,27 @@ def resource_blobs_in_use_order(text: str) -> list[bytes]:
 
 
 def canonical_resource_names(text: str) -> str:
-    """`text` with resource names replaced by their order of first use."""
+    """`text` with each resource named by its content: the order of first use of its blob.
+
+    Resources live in one table per process, so a name may be renamed when an earlier
+    module took it, and two names holding the same bytes may be printed as one (the parser
+    gives a renamed blob back the earlier name of identical bytes). Naming by content makes
+    the comparison independent of what the process parsed before, while every use still
+    has to read the same bytes.
+    """
     body, marker, section = text.partition("{-#")
+    blobs = dict(RESOURCE_ENTRY.findall(section))
+    by_content: dict[str, str] = {}
     names: dict[str, str] = {}
     for name in RESOURCE_USE.findall(body):
-        names.setdefault(name, f"resource_{len(names)}")
+        content = blobs.get(name, name)
+        names.setdefault(name, by_content.setdefault(content, f"resource_{len(by_content)}"))
     rename = lambda match: names.get(match.group(0), match.group(0))  # noqa: E731
     pattern = re.compile(
         "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) or "(?!)"
     )
     body = pattern.sub(rename, body)
-    entries = sorted(
-        f"{names.get(name, name)}: {blob}"
-        for name, blob in RESOURCE_ENTRY.findall(section)
-    )
+    entries = sorted({f"{names.get(name, name)}: {blob}" for name, blob in blobs.items()})
     return body + marker + "\n".join(entries)
 
 
