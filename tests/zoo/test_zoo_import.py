@@ -48,7 +48,7 @@ def test_decoders_import_in_narrow_floats(name: str, dtype: str) -> None:
     with torch.no_grad():
         text = mm.import_torch(model, *inputs)
     signature = text[text.index("func.func @main") :].split("{", 1)[0]
-    assert f"xf32>" not in signature.split("->")[-1]
+    assert "xf32>" not in signature.split("->")[-1]
     assert f"x{dtype}>" in signature.split("->")[-1]
 
 
