@@ -427,7 +427,9 @@ def extract(
     if budget is not None:
         # HiGHS's time limit leaves out loading scipy.optimize, once per process.
         setup = 0.0 if "scipy.optimize" in sys.modules else _SCIPY_IMPORT_SECONDS
-        remaining = min(remaining, budget.left() - keep_seconds * budget.slowdown - setup)
+        remaining = min(
+            remaining, budget.left() - keep_seconds * budget.slowdown - setup
+        )
     if size > ilp_max_enodes:
         status = f"skipped: {size} e-nodes > {ilp_max_enodes}"
     elif greedy_cost <= 0:
@@ -453,8 +455,17 @@ def extract(
     )
 
 
+#: The largest program count `count_programs` reports: a larger count is reported as this.
+#: Counts multiply along every path of the e-graph, so their digits can double with each
+#: level of a deep graph; exact counts of a 300-node model took Python's big integers 40 s.
+PROGRAM_COUNT_CAP = 2**256
+
+
 def count_programs(problem: Problem) -> int | None:
-    """Distinct programs (one term per root) the e-graph represents; None if cyclic."""
+    """Distinct programs (one term per root) the e-graph represents; None if cyclic.
+
+    The count saturates at PROGRAM_COUNT_CAP: a result equal to it means at least that many.
+    """
     classes = reachable(problem)
     edges = class_edges(problem, classes)
     if _cyclic_components(classes, edges):
@@ -465,12 +476,12 @@ def count_programs(problem: Problem) -> int | None:
         for cand in problem.classes[eclass]:
             product = 1
             for kid in cand.children:
-                product *= counts[kid]
-            total += product
+                product = min(product * counts[kid], PROGRAM_COUNT_CAP)
+            total = min(total + product, PROGRAM_COUNT_CAP)
         counts[eclass] = total
     result = 1
     for root in problem.roots:
-        result *= counts[root]
+        result = min(result * counts[root], PROGRAM_COUNT_CAP)
     return result
 
 

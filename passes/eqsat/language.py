@@ -115,7 +115,9 @@ class Tensor(Expr):
         """An op the algebra does not model; its type is in the leaf table."""
 
     @classmethod
-    def causal_mask(cls, form: StringLike, queries: i64Like, keys: i64Like, dtype: StringLike) -> Tensor:
+    def causal_mask(
+        cls, form: StringLike, queries: i64Like, keys: i64Like, dtype: StringLike
+    ) -> Tensor:
         """A causal mask of one of kinds/masks.py's forms over a [queries, keys] grid."""
 
     # The structured kinds (kinds/layout.py, kinds/neural.py). Axes are counted from the end (-1 is the last
@@ -123,7 +125,9 @@ class Tensor(Expr):
     # whatever the rank: the rules for softmax, attention and norms need no shapes.
 
     @classmethod
-    def reduce(cls, x: Tensor, op: StringLike, axes: i64Like, keepdims: i64Like) -> Tensor:
+    def reduce(
+        cls, x: Tensor, op: StringLike, axes: i64Like, keepdims: i64Like
+    ) -> Tensor:
         """A reduction (sum, max, min, mean) over the axes of a mask, keepdims 0 or 1."""
 
     @classmethod
@@ -135,7 +139,9 @@ class Tensor(Expr):
         """numpy.concatenate along a negative axis."""
 
     @classmethod
-    def slice(cls, x: Tensor, offsets: StringLike, sizes: StringLike, strides: StringLike) -> Tensor:
+    def slice(
+        cls, x: Tensor, offsets: StringLike, sizes: StringLike, strides: StringLike
+    ) -> Tensor:
         """A static strided slice; offsets, sizes and strides as "1x2x3"."""
 
     @classmethod
@@ -155,12 +161,20 @@ class Tensor(Expr):
         """The numerically stable softmax along a negative axis."""
 
     @classmethod
-    def attention(cls, q: Tensor, k: Tensor, v: Tensor, scale: f64Like, causal: i64Like) -> Tensor:
+    def attention(
+        cls, q: Tensor, k: Tensor, v: Tensor, scale: f64Like, causal: i64Like
+    ) -> Tensor:
         """softmax(scale * q @ k^T, causal) @ v with grouped KV heads."""
 
     @classmethod
     def attention_masked(
-        cls, q: Tensor, k: Tensor, v: Tensor, mask: Tensor, scale: f64Like, causal: i64Like
+        cls,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        mask: Tensor,
+        scale: f64Like,
+        causal: i64Like,
     ) -> Tensor:
         """attention with an additive mask on the scaled scores."""
 
@@ -169,7 +183,9 @@ class Tensor(Expr):
         """RMSNorm over the last axis."""
 
     @classmethod
-    def layer_norm(cls, x: Tensor, weight: Tensor, bias: Tensor, eps: f64Like) -> Tensor:
+    def layer_norm(
+        cls, x: Tensor, weight: Tensor, bias: Tensor, eps: f64Like
+    ) -> Tensor:
         """LayerNorm over the last axis."""
 
     @classmethod
@@ -317,10 +333,14 @@ def encode(
     terms: dict[int, Tensor] = {}
     facts: list = []
     in_chain = {id(o) for n in graph.nodes() if n.kind == "matmul" for o in n.operands}
+    names = _LetNames(egraph)
     for node in graph.nodes():
-        terms[id(node)] = _encode_node(
-            node, [terms[id(o)] for o in node.operands], leaves, facts
-        )
+        term = _encode_node(node, [terms[id(o)] for o in node.operands], leaves, facts)
+        # Each node's term is bound to a name, so that every later term and fact refers to
+        # its operands by name: egglog's Python front end converts a fact's term as a tree,
+        # and a graph's terms nested in full grow with the graph's depth times its sharing
+        # (a 2-layer Llama took minutes and gigabytes before saturation began).
+        terms[id(node)] = egraph.let(names.next(), term)
         if seed_contractions and node.kind == "contract" and len(node.operands) > 2:
             _seed_contraction_order(node, seed_trees(node), terms, leaves, facts)
         if seed_contractions and node.kind == "matmul" and id(node) not in in_chain:
@@ -348,6 +368,24 @@ def _seed_contraction_order(
         facts.append(union(terms[id(node)]).with_(terms[id(tree)]))
 
 
+class _LetNames:
+    """Names for the let bindings of one e-graph's encoded nodes, unique in that e-graph.
+
+    The count is kept in the e-graph object itself, so a graph encoded into a fresh e-graph
+    always gets the same names, whatever the process encoded before.
+    """
+
+    _ATTRIBUTE = "_mirage_let_count"
+
+    def __init__(self, egraph: EGraph) -> None:
+        self.state = vars(egraph)
+
+    def next(self) -> str:
+        count = self.state.get(self._ATTRIBUTE, 0)
+        self.state[self._ATTRIBUTE] = count + 1
+        return f"$mirage_node_{count}"
+
+
 class _EncodeContext:
     """The leaf types and extra facts that encoding records beside the terms."""
 
@@ -358,7 +396,9 @@ class _EncodeContext:
     def record_leaf(self, kind: str, name: str, ty: TensorType) -> None:
         known = self.leaves.setdefault((kind, name), ty)
         if known != ty:
-            raise GraphError(f"{kind} {name!r} appears with two types, {known} and {ty}")
+            raise GraphError(
+                f"{kind} {name!r} appears with two types, {known} and {ty}"
+            )
 
     def add_fact(self, fact) -> None:
         self.facts.append(fact)

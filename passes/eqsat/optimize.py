@@ -48,6 +48,7 @@ from mirage_mlir.passes.eqsat.budget import (
     stage_seconds,
 )
 from mirage_mlir.passes.eqsat.extract import (
+    PROGRAM_COUNT_CAP,
     Candidate,
     Extraction,
     Problem,
@@ -156,9 +157,17 @@ class OptimizationResult:
             f"kernels {self.kernels_before} -> {self.kernels_after}; "
             f"{self.eclasses} e-classes, {self.enodes} e-nodes, {self.iterations} iterations, "
             f"{'saturated' if self.saturated else 'stopped: ' + self.stop_reason}; "
-            f"programs {self.programs if self.programs is not None else 'infinite (cyclic)'}; "
+            f"programs {_programs_text(self.programs)}; "
             f"extraction {self.extraction}{' (optimal)' if self.extraction_optimal else ''}"
         )
+
+
+def _programs_text(programs: int | None) -> str:
+    if programs is None:
+        return "infinite (cyclic)"
+    if programs >= PROGRAM_COUNT_CAP:
+        return "at least 2^256"
+    return str(programs)
 
 
 def extraction_problem(
@@ -196,11 +205,14 @@ def extraction_problem(
     if unstable:
         # No program uses an e-class twice, so the most expensive e-node of every e-class
         # bounds any program's cost from above.
-        bound = sum(max((c.cost for c in cands), default=0) for cands in classes.values())
+        bound = sum(
+            max((c.cost for c in cands), default=0) for cands in classes.values()
+        )
         penalty = instability_penalty(bound)
         classes = {
             eclass: [
-                replace(c, cost=c.cost + penalty) if c.key in unstable else c for c in cands
+                replace(c, cost=c.cost + penalty) if c.key in unstable else c
+                for c in cands
             ]
             for eclass, cands in classes.items()
         }
@@ -223,7 +235,9 @@ def optimize_graph(
         # Nothing is computed, so there is nothing to rewrite (and egglog rejects an empty
         # e-graph): the input, the one program there is, comes back as it is, in no kernel.
         run.input_kernels = ()
-        return run.choose([], [], SaturationStats(0, True, "saturated", 0, 0.0), None, 1, None)
+        return run.choose(
+            [], [], SaturationStats(0, True, "saturated", 0, 0.0), None, 1, None
+        )
     if budget.left() <= 0:
         return run.unchanged(SaturationStats(0, False, "seconds", 0, 0.0), None, None)
     run.fuse_input()
@@ -260,7 +274,9 @@ def optimize_graph(
 
     enodes = view.enodes
     decode_s = stage_seconds("decode", enodes)
-    if not budget.fits(stage_seconds("greedy", enodes) + decode_s + run.fuse_seconds(1)):
+    if not budget.fits(
+        stage_seconds("greedy", enodes) + decode_s + run.fuse_seconds(1)
+    ):
         return run.unchanged(stats, view, memory)
     # What stays free after the first extraction: the optional second one, and for each
     # extraction its decoding and kernel formation.
@@ -351,7 +367,8 @@ class _Run:
 
     def fuse_seconds(self, candidates: int) -> float:
         """Predicted seconds to form the kernels of `candidates` graphs the size of the input
-        (none when the input's were not formed: then candidates are compared unfused)."""
+        (none when the input's were not formed: then candidates are compared unfused).
+        """
         if self.input_kernels is None:
             return 0.0
         return candidates * fuse_seconds(len(self.graph.nodes()))

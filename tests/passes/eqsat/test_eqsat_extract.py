@@ -12,6 +12,7 @@ from mirage_mlir.passes.eqsat.evaluate import evaluate, random_values
 from mirage_mlir.passes.eqsat.extract import (
     Candidate,
     Problem,
+    PROGRAM_COUNT_CAP,
     count_programs,
     dag_cost,
     extract,
@@ -193,3 +194,14 @@ def test_ilp_timeout_falls_back_to_greedy():
     assert result.extraction == "greedy" and result.ilp_status == "timeout"
     assert not result.extraction_optimal
     assert result.cost_after <= result.cost_before
+
+
+def test_program_count_saturates_at_the_cap_quickly():
+    # Each level uses the level below twice, so the exact count's digits double per level:
+    # 60 levels would be a number of about 2**60 digits. The count stops at the cap.
+    spec = {"L0": [(1, ()), (2, ())]}
+    for level in range(1, 60):
+        below = f"L{level - 1}"
+        spec[f"L{level}"] = [(1, (below, below)), (3, (below,))]
+    p = problem(spec, ("L59",))
+    assert count_programs(p) == PROGRAM_COUNT_CAP

@@ -59,6 +59,21 @@ def test_structurally_equal_subterms_are_computed_once():
     assert_same_values(graph, result.graph)
 
 
+def test_every_encoded_node_is_named_so_deep_shared_graphs_stay_small():
+    # Each level uses the one below twice; written out as nested terms, the output would
+    # hold 2**40 nodes (egglog's Python front end converts a fact's term as a tree: a
+    # 2-layer Llama once took minutes and gigabytes to encode). Every node is a let binding,
+    # so each term refers to its operands by name.
+    x = Input("x", (4, 4))
+    y = x
+    for _ in range(40):
+        y = tanh(y) + y
+    encoding = encode(Graph.of(y), seed_contractions=False)
+    assert len(str(encoding.outputs[0])) < 40
+    result = optimize_graph(Graph.of(y), rulesets=())
+    assert_same_values(Graph.of(y), result.graph)
+
+
 def test_transposes_of_a_product_cancel():
     a, b = Input("A", (32, 16)), Input("B", (16, 8))
     graph = Graph.of((b.mT @ a.mT).mT)
