@@ -13,7 +13,7 @@ run at full speed; `mirage.attention` is `F.scaled_dot_product_attention`;
 the norms and softmax are torch's own ops; `linalg.generic` is a whole-tensor
 expression (`torch_generic`); convolutions, pooling, `tensor.pad` and
 `cf.assert` are `F.conv2d`, `F.max_pool2d`, `F.pad` and checks
-(`torch_convolution`); shape ops are views; weights are decoded once.
+(`torch_convolution`); torch-mlir's scans and sorts are torch's (`torch_tm_tensor`); shape ops are views; weights are decoded once.
 `mirage.kernel` runs its body's steps.  Steps whose operands are all constants
 (a concatenation of weights, a transposed weight) run once at load time, and
 steps whose results nothing reads are dropped.
@@ -37,6 +37,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Block, Operation, SSAValue
 
 from mirage_mlir.driver.torch_convolution import CONVOLUTION_BUILDERS
+from mirage_mlir.driver.torch_tm_tensor import TM_TENSOR_BUILDERS
 from mirage_mlir.driver.torch_generic import (
     StructuredOpRunner,
     TorchExecutorError,
@@ -414,6 +415,13 @@ def _concat(op: Any, constants: dict) -> tuple[Callable, list]:
     return (lambda *xs: (torch.cat(xs, dim=axis),)), list(op.operands)
 
 
+def _tensor_concat(op: Any, constants: dict) -> tuple[Callable, list]:
+    import torch
+
+    axis = op.dim.value.data
+    return (lambda *xs: (torch.cat(xs, dim=axis),)), list(op.inputs)
+
+
 def _mirage_matmul(op: Any, constants: dict) -> tuple[Callable, list]:
     import torch
 
@@ -512,6 +520,7 @@ _BUILDERS: dict[str, Callable[[Any, dict], tuple[Callable, list]]] = {
     "tensor.reshape": _reshape,
     "tensor.cast": _cast,
     "tensor.extract_slice": _extract_slice,
+    "tensor.concat": _tensor_concat,
     "linalg.fill": _fill,
     "linalg.matmul": _named_matmul,
     "linalg.batch_matmul": _named_matmul,
@@ -528,4 +537,5 @@ _BUILDERS: dict[str, Callable[[Any, dict], tuple[Callable, list]]] = {
     "mirage.slice": _mirage_slice,
     "mirage.kernel": _kernel,
     **CONVOLUTION_BUILDERS,
+    **TM_TENSOR_BUILDERS,
 }

@@ -266,10 +266,11 @@ class StructuredOpRunner:
         self.yielded = list(block.last_op.operands)
         inside = set(self.args) | {r for o in self.body for r in o.results}
         self.captured: list[SSAValue] = []
-        for o in self.body:
-            for v in o.operands:
-                if v not in inside and v not in self.captured:
-                    self.captured.append(v)
+        # Values from outside the body: operands of its ops, and values yielded as they are
+        # (a fill written as a generic yields a scalar of the enclosing function).
+        for v in [v for o in self.body for v in o.operands] + self.yielded:
+            if v not in inside and v not in self.captured:
+                self.captured.append(v)
         # linalg.index values are set per call (they depend on the loop extents).
         self.functions = [
             None if o.name == "linalg.index" else scalar_op_function(o) for o in self.body
