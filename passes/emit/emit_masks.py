@@ -33,7 +33,7 @@ from mirage_mlir.passes.emit.structured import (
     scalar,
 )
 from mirage_mlir.passes.eqsat.graph import Node
-from mirage_mlir.passes.eqsat.language_nn import causal_form
+from mirage_mlir.passes.eqsat.patterns import causal_form
 
 
 def emit_causal_mask(node: Node, operands: Sequence[SSAValue] = ()) -> SSAValue:
@@ -51,9 +51,15 @@ def emit_causal_mask(node: Node, operands: Sequence[SSAValue] = ()) -> SSAValue:
         allowed = arith.CmpiOp(j, i, "sle").result
         if form == "causal_allowed":
             return [allowed]
-        return [arith.SelectOp(allowed, scalar(0.0, elem), scalar(-math.inf, elem)).result]
+        return [
+            arith.SelectOp(allowed, scalar(0.0, elem), scalar(-math.inf, elem)).result
+        ]
 
     (value,) = generic(
-        [], [empty(node.shape, node.dtype)], [affine_map(2, [0, 1])], ["parallel"] * 2, body
+        [],
+        [empty(node.shape, node.dtype)],
+        [affine_map(2, [0, 1])],
+        ["parallel"] * 2,
+        body,
     )
     return value

@@ -29,15 +29,15 @@ from mirage_mlir.dialects import mirage
 from mirage_mlir.passes.emit.emit_elementwise import is_float_value
 from mirage_mlir.passes.emit.structured import EmitError, tensor_type
 from mirage_mlir.passes.eqsat.graph import Graph, Node
+from mirage_mlir.passes.eqsat.kinds import KINDS, Origin
 from mirage_mlir.passes.recognize.effects import has_side_effects
 
 Emitter = Callable[[Node, Sequence[SSAValue]], SSAValue]
 
+
 def _emitters() -> dict[str, Emitter]:
     """One function per node kind (from the op registry); each builds its ops and returns
     the node's value."""
-    from mirage_mlir.passes.eqsat.kinds import KINDS
-
     table: dict[str, Emitter] = {}
     for kind in KINDS.values():
         emitter = kind.emitter()
@@ -98,7 +98,9 @@ def emit_function(
     for position, output in zip(positions, graph.outputs):
         new, old = state.values[id(output)], ret.operands[position]
         if new.type != old.type:
-            raise EmitError(f"output #{position} has type {new.type}, the function returns {old.type}")
+            raise EmitError(
+                f"output #{position} has type {new.type}, the function returns {old.type}"
+            )
         results[position] = new
     ret.operands = results
     eliminate_dead_code(block)
@@ -124,7 +126,9 @@ def _removable(op: Operation) -> bool:
     """
     if would_be_trivially_dead(op):
         return True
-    return op.dialect_name() == "linalg" and bool(op.results) and not has_side_effects(op)
+    return (
+        op.dialect_name() == "linalg" and bool(op.results) and not has_side_effects(op)
+    )
 
 
 def schedule(
@@ -176,8 +180,12 @@ def schedule(
             if not waiting[w]:
                 heapq.heappush(ready, (first[w], w))
     if len(done) != len(units):
-        stuck = [units[u][1] or units[u][0][0].kind for u in range(len(units)) if waiting[u]]
-        raise EmitError(f"kernel groups are not convex: {', '.join(stuck)} depend on each other")
+        stuck = [
+            units[u][1] or units[u][0][0].kind for u in range(len(units)) if waiting[u]
+        ]
+        raise EmitError(
+            f"kernel groups are not convex: {', '.join(stuck)} depend on each other"
+        )
     return [(tuple(units[u][0]), units[u][1]) for u in done]
 
 
@@ -196,7 +204,9 @@ class _Emission:
             if node.kind in LEAF_KINDS:
                 name = node.attrs[0]
                 if name not in recognized.leaves:
-                    raise EmitError(f"{node.kind} {name!r} has no value in the function")
+                    raise EmitError(
+                        f"{node.kind} {name!r} has no value in the function"
+                    )
                 self.values[id(node)] = SSAValue.get(recognized.leaves[name])
 
     def emit_unit(self, nodes: Sequence[Node], template: str) -> None:
@@ -214,7 +224,8 @@ class _Emission:
         outputs = [
             n
             for n in nodes
-            if id(n) in self.outputs or any(id(u) not in members for u in self.users.get(id(n), ()))
+            if id(n) in self.outputs
+            or any(id(u) not in members for u in self.users.get(id(n), ()))
         ]
         block = Block(arg_types=[v.type for v in inputs])
         local: dict[int, SSAValue] = {}
@@ -227,7 +238,9 @@ class _Emission:
             for node in nodes:
                 local[id(node)] = self.emit_node(node, local)
             mirage.YieldOp(*[local[id(n)] for n in outputs])
-        kernel = mirage.KernelOp(inputs, [local[id(n)].type for n in outputs], Region(block))
+        kernel = mirage.KernelOp(
+            inputs, [local[id(n)].type for n in outputs], Region(block)
+        )
         if template:
             kernel.attributes["template"] = StringAttr(template)
         for node, result in zip(outputs, kernel.results):
@@ -239,7 +252,7 @@ class _Emission:
         Opaque ops may read values from outside (a kernel is isolated from above) and kernel
         operands and results are float tensors; such groups are emitted bare.
         """
-        if any(n.kind == "opaque" for n in nodes):
+        if any(KINDS[n.kind].origin is Origin.OPAQUE for n in nodes):
             return False
         members = {id(n) for n in nodes}
         for n in nodes:
@@ -257,7 +270,7 @@ class _Emission:
     def emit_node(self, node: Node, values: Mapping[int, SSAValue]) -> SSAValue:
         """Build the ops of one node from the values of its operands."""
         operands = [values[id(o)] for o in node.operands]
-        if node.kind == "opaque":
+        if KINDS[node.kind].origin is Origin.OPAQUE:
             return self._emit_opaque(node, operands)
         emitter = EMITTERS.get(node.kind)
         if emitter is None:
@@ -265,7 +278,9 @@ class _Emission:
         value = emitter(node, operands)
         expected = tensor_type(node.shape, node.dtype)
         if value.type != expected:
-            raise EmitError(f"{node.kind} was emitted as {value.type}, its type is {expected}")
+            raise EmitError(
+                f"{node.kind} was emitted as {value.type}, its type is {expected}"
+            )
         return value
 
     def _emit_opaque(self, node: Node, operands: Sequence[SSAValue]) -> SSAValue:
@@ -296,7 +311,6 @@ class _Emission:
             clone.operands = new_operands
             self._clones[key] = clone
         return self._clones[key].results[index]
-
 
 
 def _clone_here(op: Operation) -> Operation:

@@ -102,7 +102,8 @@ def export_seconds(size: EGraphSize) -> float:
 
 def required_seconds(size: EGraphSize) -> float:
     """Predicted seconds to export an e-graph of `size`, extract one program greedily and
-    decode it: what saturation must leave for the stages that follow (kernel formation apart)."""
+    decode it: what saturation must leave for the stages that follow (kernel formation apart).
+    """
     return export_seconds(size) + size.tensor * (
         STAGE_RATES["greedy"] + STAGE_RATES["decode"]
     )
@@ -121,23 +122,28 @@ def tree_exact_seconds(enodes: int, eclasses: int) -> float:
 def fuse_seconds(nodes: int) -> float:
     """A cautious prediction of the seconds kernel formation (fusion.form_kernels) takes on a
     graph of `nodes` nodes: the worst rate measured, a 64-operand einsum as torch-mlir writes it
-    (572 nodes, most of them reshapes and transposes, 2.9 s), taken as quadratic in the size."""
+    (572 nodes, most of them reshapes and transposes, 2.9 s), taken as quadratic in the size.
+    """
     return FIXED_SECONDS + nodes * nodes * FUSE_RATE
 
 
 def seed_seconds(graph: Graph) -> float:
     """Predicted seconds of seeding contraction orders when `graph` (networks lifted) is encoded."""
     from mirage_mlir.passes.eqsat.contraction_seed import MAX_SUBSET_PAIRS
+    from mirage_mlir.passes.eqsat.kinds import KINDS
 
     total = 0.0
     matmuls = 0
     for node in graph.nodes():
-        if node.kind == "contract" and len(node.operands) > 2:
+        kind = KINDS[node.kind]
+        if kind.contraction and len(node.operands) > 2:
             n = len(node.operands)
             # 3^n passes the cap from 12 factors on; no need to compute it beyond.
             pairs = (3**n - 2 ** (n + 1) + 1) // 2 if n < 16 else MAX_SUBSET_PAIRS
-            total += n**3 * SEED_NETWORK_RATE + min(pairs, MAX_SUBSET_PAIRS) * SEED_PAIR_RATE
-        elif node.kind == "matmul":
+            total += (
+                n**3 * SEED_NETWORK_RATE + min(pairs, MAX_SUBSET_PAIRS) * SEED_PAIR_RATE
+            )
+        elif kind.matrix_chain:
             matmuls += 1
     return total + matmuls**3 * SEED_CHAIN_RATE
 
@@ -197,4 +203,3 @@ def resident_mb() -> float | None:
     except (OSError, IndexError, ValueError, AttributeError):
         return None
     return pages * page_bytes / 2**20
-

@@ -39,6 +39,7 @@ from collections import Counter
 from typing import Sequence
 
 from mirage_mlir.passes.eqsat.graph import Contract, MatMul, Node
+from mirage_mlir.passes.eqsat.kinds import KINDS
 from mirage_mlir.passes.eqsat.type_rules import index_sizes, parse_spec
 
 #: The searches, in the order their trees are offered.
@@ -68,7 +69,9 @@ def seed_trees(node: Contract) -> list[Node]:
             tree = interval_tree(node)
         elif rule == "subsets":
             tree = subset_tree(node)
-            if tree is None:  # too many connected sub-networks: the other searches stand
+            if (
+                tree is None
+            ):  # too many connected sub-networks: the other searches stand
                 continue
         else:
             tree = greedy_tree(node, rule)
@@ -115,7 +118,10 @@ def greedy_tree(node: Contract, rule: str = "flops") -> Node:
 
 
 def _cheapest_pair(
-    factors: Sequence[tuple[Node, str]], holders: Counter, sizes: dict[str, int], rule: str
+    factors: Sequence[tuple[Node, str]],
+    holders: Counter,
+    sizes: dict[str, int],
+    rule: str,
 ) -> tuple[int, int, str]:
     """The pair (i, j) to contract next and the layout of its result."""
     best: tuple | None = None
@@ -225,7 +231,8 @@ def subset_tree(node: Contract, max_pairs: int = MAX_SUBSET_PAIRS) -> Node | Non
     masks = [sum({bit[c] for c in layout}) for _, layout in factors]
     out_mask = sum({bit[c] for c in out})
     adjacent = [
-        sum(1 << j for j in range(n) if j != i and masks[i] & masks[j]) for i in range(n)
+        sum(1 << j for j in range(n) if j != i and masks[i] & masks[j])
+        for i in range(n)
     ]
     try:
         pairs = _connected_pairs(adjacent, max_pairs)
@@ -255,7 +262,9 @@ def subset_tree(node: Contract, max_pairs: int = MAX_SUBSET_PAIRS) -> Node | Non
         if union not in kept:
             kept[union] = kept_letters(union)
         both = kept[left] | kept[right]
-        total = cost[left] + cost[right] + volume(both) * (2 if both & ~kept[union] else 1)
+        total = (
+            cost[left] + cost[right] + volume(both) * (2 if both & ~kept[union] else 1)
+        )
         if union not in cost or total < cost[union]:
             cost[union], split[union] = total, left
 
@@ -274,7 +283,9 @@ def subset_tree(node: Contract, max_pairs: int = MAX_SUBSET_PAIRS) -> Node | Non
     if len(components) == 1:
         return build(everything, out)[0]
     # Outer products only between components, the smallest results first.
-    parts = sorted(components, key=lambda c: (volume(kept.get(c) or kept_letters(c)), c))
+    parts = sorted(
+        components, key=lambda c: (volume(kept.get(c) or kept_letters(c)), c)
+    )
     acc, acc_layout = build(parts[0])
     done = parts[0]
     for part in parts[1:]:
@@ -286,7 +297,9 @@ def subset_tree(node: Contract, max_pairs: int = MAX_SUBSET_PAIRS) -> Node | Non
     return acc
 
 
-def _union_table(values: Sequence[int], combine=operator.or_, unit: int = 0) -> list[list[int]]:
+def _union_table(
+    values: Sequence[int], combine=operator.or_, unit: int = 0
+) -> list[list[int]]:
     """Tables giving `combine` (bitwise or by default) of values[i] over the set bits i of a
     mask, eight bits of the mask per table, so that folding a mask (`_union`) costs one lookup
     per byte instead of one step per bit."""
@@ -301,7 +314,9 @@ def _union_table(values: Sequence[int], combine=operator.or_, unit: int = 0) -> 
     return tables
 
 
-def _union(tables: list[list[int]], mask: int, combine=operator.or_, unit: int = 0) -> int:
+def _union(
+    tables: list[list[int]], mask: int, combine=operator.or_, unit: int = 0
+) -> int:
     """`combine` of the values (see `_union_table`) at the set bits of `mask`."""
     result = unit
     for table in tables:
@@ -414,13 +429,15 @@ def matmul_chain_tree(root: Node) -> Node | None:
     with the new tree, so the other users keep theirs). None when `root` is not a 2-D matmul,
     the chain has fewer than three matrices or more than MAX_CHAIN_MATRICES.
     """
-    if root.kind != "matmul" or len(root.shape) != 2:
+    if not KINDS[root.kind].matrix_chain or len(root.shape) != 2:
         return None
     leaves: list[Node] = []
 
     def collect(node: Node) -> None:
-        if node.kind == "matmul" and len(node.shape) == 2 and all(
-            len(o.shape) == 2 for o in node.operands
+        if (
+            KINDS[node.kind].matrix_chain
+            and len(node.shape) == 2
+            and all(len(o.shape) == 2 for o in node.operands)
         ):
             for operand in node.operands:
                 collect(operand)

@@ -14,7 +14,8 @@ import numpy as np
 
 from mirage_mlir.interpreters.mirage_numpy import round_to_bfloat16
 from mirage_mlir.passes.eqsat.graph import Graph, GraphError, Node
-from mirage_mlir.passes.eqsat.kinds import kind_named
+from mirage_mlir.passes.eqsat.kinds import Origin, kind_named
+from mirage_mlir.passes.eqsat.patterns import is_float_cast
 
 NUMPY_DTYPES: dict[str, type] = {
     "f64": np.float64,
@@ -43,7 +44,7 @@ def evaluate(
     results: dict[int, np.ndarray] = {}
     for node in graph.nodes():
         args = [results[id(o)] for o in node.operands]
-        if precision is not None and node.kind == "cast" and _float_cast(node):
+        if precision is not None and is_float_cast(node):
             # A cast between float types only rounds: at a fixed precision it is the identity.
             value = args[0]
         else:
@@ -63,12 +64,6 @@ def evaluate(
     return [results[id(o)] for o in graph.outputs]
 
 
-def _float_cast(node: Node) -> bool:
-    """Whether `node` (a cast) converts one floating-point type to another."""
-    float_types = ("f", "bf")
-    return node.dtype.startswith(float_types) and node.operands[0].dtype.startswith(float_types)
-
-
 def _evaluate_node(
     node: Node,
     args: list[np.ndarray],
@@ -76,7 +71,8 @@ def _evaluate_node(
     opaque: Mapping[str, Callable[..., np.ndarray]],
 ) -> np.ndarray:
     kind, attrs = node.kind, node.attrs
-    if kind in ("input", "constant"):
+    origin = kind_named(kind).origin
+    if origin in (Origin.ARGUMENT, Origin.CONSTANT):
         name = attrs[0]
         if name not in values:
             raise GraphError(f"no value given for {kind} {name!r}")
@@ -86,7 +82,7 @@ def _evaluate_node(
                 f"{kind} {name!r} expects shape {node.shape}, got {array.shape}"
             )
         return array
-    if kind == "opaque":
+    if origin is Origin.OPAQUE:
         if attrs[0] not in opaque:
             raise GraphError(
                 f"no NumPy implementation given for opaque op {attrs[0]!r}"
@@ -105,7 +101,8 @@ def random_values(
     rng = np.random.default_rng(seed)
     values: dict[str, np.ndarray] = {}
     for node in graph.nodes():
-        if node.kind in ("input", "constant") and node.attrs[0] not in values:
+        named = kind_named(node.kind).origin in (Origin.ARGUMENT, Origin.CONSTANT)
+        if named and node.attrs[0] not in values:
             dtype = NUMPY_DTYPES[node.dtype]
             if node.dtype == "i1":
                 values[node.attrs[0]] = rng.random(node.shape) < 0.5

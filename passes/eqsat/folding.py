@@ -8,15 +8,15 @@ is free. `folded_enodes` lists those e-nodes; extraction gives them cost 0.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from mirage_mlir.passes.eqsat.kinds import COMPILE_TIME_KINDS
+from mirage_mlir.passes.eqsat.kinds import LAYOUT_KINDS as _LAYOUT_GRAPH_KINDS
+from mirage_mlir.passes.eqsat.serialized import ENODE_FORMS, EGraphView
 
-if TYPE_CHECKING:
-    from mirage_mlir.passes.eqsat.serialized import EGraphView
-
-#: The e-node kinds that only move data (e-node kinds: "mt" and "take" included).
-LAYOUT_KINDS = frozenset(
-    {"concat", "transpose", "mt", "reshape", "slice", "take", "broadcast", "cast"}
-)
+#: The e-node kinds that only move data: the layout kinds, and the e-node forms of them
+#: ("mt" is a transpose, "take" a slice).
+LAYOUT_KINDS = _LAYOUT_GRAPH_KINDS | {
+    name for name, form in ENODE_FORMS.items() if form.kind in _LAYOUT_GRAPH_KINDS
+}
 
 
 def folded_enodes(view: EGraphView) -> set[str]:
@@ -24,7 +24,7 @@ def folded_enodes(view: EGraphView) -> set[str]:
     constant_classes = {
         eclass
         for eclass, nodes in view.classes.items()
-        if any(node.kind in ("constant", "full") for node in nodes)
+        if any(node.kind in COMPILE_TIME_KINDS for node in nodes)
     }
     folded: set[str] = set()
     changed = True

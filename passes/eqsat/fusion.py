@@ -49,6 +49,8 @@ from mirage_mlir.passes.eqsat.fusion_templates import (
     template_of,
 )
 from mirage_mlir.passes.eqsat.graph import Graph, Node
+from mirage_mlir.passes.eqsat.kinds import KINDS, Origin
+from mirage_mlir.passes.eqsat.patterns import elementwise_op
 
 __all__ = [
     "FUSIBLE_KINDS",
@@ -76,9 +78,7 @@ class Kernel:
     outputs: tuple[Node, ...]
 
     def __str__(self) -> str:
-        kinds = ", ".join(
-            n.attrs[0] if n.kind == "elementwise" else n.kind for n in self.nodes
-        )
+        kinds = ", ".join(elementwise_op(n) or n.kind for n in self.nodes)
         return f"{self.template}[{kinds}]"
 
 
@@ -91,7 +91,7 @@ def _storage(node: Node) -> Node:
 
 def _splat(node: Node) -> bool:
     """Whether `node` is a splat, or a layout op of splats: generated in registers."""
-    if node.kind == "full":
+    if KINDS[node.kind].origin is Origin.SPLAT:
         return True
     return node.kind in LAYOUT_KINDS and all(_splat(o) for o in node.operands)
 
@@ -142,14 +142,12 @@ def fused_cost(kernels: tuple[Kernel, ...], target: str | Target = "h100") -> Gr
 #: Kinds that usually ride in a neighbour's kernel (see `anticipated_cost`). A slice is a
 #: strided load of the matmul or attention kernel that reads it (fusion_templates.py), so a
 #: joined projection x @ [Wq | Wk | Wv] whose pieces feed those kernels pays no copy.
-FUSIBLE_KINDS = ELEMENTWISE_KINDS | VIEW_KINDS | {
-    "slice",
-    "reduce",
-    "softmax",
-    "rms_norm",
-    "layer_norm",
-    "batch_norm",
-}
+FUSIBLE_KINDS = (
+    ELEMENTWISE_KINDS
+    | VIEW_KINDS
+    | {"slice"}
+    | {k.name for k in KINDS.values() if k.reduces is not None}
+)
 
 
 def anticipated_cost(target: Target, kind: str, work: KernelWork) -> float | int:
@@ -194,7 +192,10 @@ def _make_kernel(index: FusionIndex, members: frozenset[int], template: str) -> 
         if i in index.returned or any(c not in members for c in index.consumers[i]):
             outputs.append(index.nodes[i])
     return Kernel(
-        template, tuple(index.nodes[i] for i in order), tuple(inputs.values()), tuple(outputs)
+        template,
+        tuple(index.nodes[i] for i in order),
+        tuple(inputs.values()),
+        tuple(outputs),
     )
 
 
@@ -227,7 +228,11 @@ class _Former:
 
     def is_view(self, i: int) -> bool:
         group = self.group_of.get(i)
-        return group is not None and len(group) == 1 and self.index.nodes[i].kind in VIEW_KINDS
+        return (
+            group is not None
+            and len(group) == 1
+            and self.index.nodes[i].kind in VIEW_KINDS
+        )
 
     def neighbours(self, group: frozenset[int]) -> set[frozenset[int]]:
         """Groups joined to `group` by a value (through views), or reading one value with it."""
@@ -252,7 +257,8 @@ class _Former:
                 if source in self.group_of:
                     found.add(self.group_of[source])
                 if j not in group:
-                    readers(source, found)  # horizontal: another reader of the same value
+                    # horizontal: another reader of the same value
+                    readers(source, found)
         found.discard(group)
         return {g for g in found if not (len(g) == 1 and self.is_view(next(iter(g))))}
 
@@ -278,7 +284,9 @@ class _Former:
         Each group being convex is not enough: two groups may each read a value of the other.
         """
         seen: set[frozenset[int]] = set()
-        stack = [c for i in members for c in self.index.consumers[i] if c not in members]
+        stack = [
+            c for i in members for c in self.index.consumers[i] if c not in members
+        ]
         while stack:
             c = stack.pop()
             if c in members:

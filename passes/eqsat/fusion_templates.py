@@ -50,19 +50,21 @@ from __future__ import annotations
 from typing import Sequence
 
 from mirage_mlir.passes.eqsat.graph import Graph, Node
+from mirage_mlir.passes.eqsat.kinds import (
+    COMPILE_TIME_KINDS,
+    FREE_KINDS,
+    KINDS,
+    LAYOUT_KINDS,
+    STRIDED_LOAD_KINDS,
+    VIEW_KINDS,
+)
+from mirage_mlir.passes.eqsat.kinds import PER_ELEMENT_KINDS as ELEMENTWISE_KINDS
 
-#: Nodes that need no kernel: arguments, named constants, splats (generated in registers).
-FREE_KINDS = frozenset({"input", "constant", "full"})
-#: Views: no data moves.
-VIEW_KINDS = frozenset({"reshape"})
-#: Ops that map each element (after broadcasting) independently.
-ELEMENTWISE_KINDS = frozenset({"elementwise", "scale", "cast", "broadcast"})
-
-#: Layout ops: on compile-time constants they are folded when the program is built.
-LAYOUT_KINDS = frozenset({"concat", "transpose", "reshape", "slice", "broadcast", "cast"})
-
-#: Layout ops a tiled kernel applies while loading (pointer arithmetic on strides).
-STRIDED_LOAD_KINDS = frozenset({"transpose", "slice", "reshape"})
+# What each kind is to kernel formation is in its record (kinds/kind.py): FREE_KINDS need no
+# kernel (splats are generated in registers), ELEMENTWISE_KINDS map each element
+# independently, LAYOUT_KINDS of compile-time constants are folded when the program is
+# built, STRIDED_LOAD_KINDS are applied while a tiled kernel loads, `fusion_core` names the
+# matmul-family template a kind anchors and `reduces` the reduction template.
 
 TEMPLATES = (
     "elementwise",
@@ -103,7 +105,7 @@ class FusionIndex:
         self.folded: set[int] = set()
         for i, node in enumerate(self.nodes):
             if node.kind in LAYOUT_KINDS and all(
-                o.kind in ("constant", "full") or self.position[id(o)] in self.folded
+                o.kind in COMPILE_TIME_KINDS or self.position[id(o)] in self.folded
                 for o in node.operands
             ):
                 self.folded.add(i)
@@ -148,8 +150,8 @@ def template_of(index: FusionIndex, members: frozenset[int]) -> str | None:
         return _single_template(nodes[0])
     if not is_convex(index, members):
         return None
-    matmuls = [i for i in members if index.nodes[i].kind == "matmul"]
-    attentions = [i for i in members if index.nodes[i].kind == "attention"]
+    matmuls = [i for i in members if _core(index.nodes[i]) == "matmul"]
+    attentions = [i for i in members if _core(index.nodes[i]) == "attention"]
     rows = [i for i in members if _reduces(index.nodes[i]) == "row"]
     columns = [i for i in members if _reduces(index.nodes[i]) == "column"]
     special = set(matmuls) | set(attentions) | set(rows) | set(columns)
@@ -181,13 +183,19 @@ def template_of(index: FusionIndex, members: frozenset[int]) -> str | None:
     return "elementwise" if _elementwise_legal(nodes) else None
 
 
+def _core(node: Node) -> str | None:
+    """The matmul-family template whose core op `node` is, if any."""
+    return KINDS[node.kind].fusion_core
+
+
 def _single_template(node: Node) -> str:
     if node.kind in VIEW_KINDS:
         return "view"
     if node.kind in ELEMENTWISE_KINDS:
         return "elementwise"
-    if node.kind in ("matmul", "attention"):
-        return node.kind
+    core = _core(node)
+    if core is not None:
+        return core
     axis = _reduces(node)
     if axis is not None:
         return f"{axis}_reduction"
@@ -195,22 +203,12 @@ def _single_template(node: Node) -> str:
 
 
 def _reduces(node: Node) -> str | None:
-    """"row" for a reduction over the last axis, "column" over all others, else None."""
-    kind = node.kind
-    if kind in ("rms_norm", "layer_norm"):
-        return "row"
-    if kind == "batch_norm":
-        return "column"
+    """ "row" for a reduction over the last axis, "column" over all others, else None."""
+    reduces = KINDS[node.kind].reduces
+    if reduces is None:
+        return None
     rank = len(node.operands[0].shape) if node.operands else 0
-    if kind == "softmax":
-        return "row" if node.attrs[0] % max(rank, 1) == rank - 1 else None
-    if kind == "reduce":
-        axes = {a % rank for a in node.attrs[1]}
-        if axes == {rank - 1}:
-            return "row"
-        if rank >= 2 and axes == set(range(rank - 1)):
-            return "column"
-    return None
+    return reduces(node.attrs, rank)
 
 
 # --------------------------------------------------------------------------------------------
@@ -271,7 +269,7 @@ def _reduction_legal(
         if node.kind in VIEW_KINDS:
             if not roles <= ({"keep", "flat"} if result != "full" else {"full"}):
                 return False
-        elif node.kind == "broadcast":
+        elif KINDS[node.kind].broadcasts:
             if result != "full" or not roles <= allowed["full"] - {"full"}:
                 return False
         elif not roles <= allowed[result]:
@@ -312,7 +310,7 @@ def _core_legal(index: FusionIndex, members: frozenset[int], cores: list[int]) -
             if not _prologue_legal(index, members, core_set, i):
                 return False
             continue
-        if node.kind == "transpose":
+        if KINDS[node.kind].permuted_store:
             # A permuted store: the last step of the epilogue.
             if any(c in members for c in index.consumers[i]):
                 return False

@@ -50,6 +50,7 @@ from egglog import (
 )
 
 from mirage_mlir.passes.eqsat.contraction_seed import matmul_chain_tree, seed_trees
+from mirage_mlir.passes.eqsat.kinds import KINDS
 from mirage_mlir.passes.eqsat.graph import (
     LETTERS,
     Graph,
@@ -332,7 +333,9 @@ def encode(
     leaves: dict[tuple[str, str], TensorType] = {}
     terms: dict[int, Tensor] = {}
     facts: list = []
-    in_chain = {id(o) for n in graph.nodes() if n.kind == "matmul" for o in n.operands}
+    in_chain = {
+        id(o) for n in graph.nodes() if KINDS[n.kind].matrix_chain for o in n.operands
+    }
     names = _LetNames(egraph)
     for node in graph.nodes():
         term = _encode_node(node, [terms[id(o)] for o in node.operands], leaves, facts)
@@ -341,9 +344,10 @@ def encode(
         # and a graph's terms nested in full grow with the graph's depth times its sharing
         # (a 2-layer Llama took minutes and gigabytes before saturation began).
         terms[id(node)] = egraph.let(names.next(), term)
-        if seed_contractions and node.kind == "contract" and len(node.operands) > 2:
+        kind = KINDS[node.kind]
+        if seed_contractions and kind.contraction and len(node.operands) > 2:
             _seed_contraction_order(node, seed_trees(node), terms, leaves, facts)
-        if seed_contractions and node.kind == "matmul" and id(node) not in in_chain:
+        if seed_contractions and kind.matrix_chain and id(node) not in in_chain:
             tree = matmul_chain_tree(node)
             _seed_contraction_order(node, [tree] if tree else [], terms, leaves, facts)
     from mirage_mlir.passes.eqsat.language_nn import shape_facts

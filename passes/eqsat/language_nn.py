@@ -29,6 +29,10 @@ algebra does not model. Recognition replaces such a mask by a node of the `causa
 
 and SDPA's additive mask where(causal_allowed, 0, -inf) (or where(causal_future, -inf, 0))
 counts as causal_additive.
+
+Shape facts are about particular shapes of program (a reshape of a reduction, a slice of a
+concatenation), so `shape_facts` names the kinds they are made of; the patterns other stages
+share are in patterns.py.
 """
 
 from __future__ import annotations
@@ -42,22 +46,27 @@ from mirage_mlir.passes.eqsat.graph import (
     Structured,
 )
 from mirage_mlir.passes.eqsat.kinds.masks import CAUSAL_FORMS
+from mirage_mlir.passes.eqsat.patterns import (
+    causal_form,
+    elementwise_op,
+    permutation,
+    through_reshape,
+)
 
 #: The forms of a causal mask (the `causal_mask` kind, kinds/masks.py).
 CAUSAL_MASKS = CAUSAL_FORMS
 
 
-def causal_mask_leaf(form: str, queries: int, keys: int, dtype: str | None = None) -> Structured:
+def causal_mask_leaf(
+    form: str, queries: int, keys: int, dtype: str | None = None
+) -> Structured:
     """The causal mask `form` (one of CAUSAL_MASKS) for a [queries, keys] score matrix."""
     if form not in CAUSAL_MASKS:
-        raise GraphError(f"unknown causal mask {form!r}; known: {', '.join(CAUSAL_MASKS)}")
+        raise GraphError(
+            f"unknown causal mask {form!r}; known: {', '.join(CAUSAL_MASKS)}"
+        )
     dtype = dtype or ("f32" if form == "causal_additive" else "i1")
     return Structured("causal_mask", (form, queries, keys, dtype), ())
-
-
-def causal_form(node: Node) -> str | None:
-    """The form of a causal mask node, or None for any other node."""
-    return node.attrs[0] if node.kind == "causal_mask" else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,7 +157,7 @@ def shape_facts(graph: Graph, terms: dict[int, object]) -> list:
                 facts.append(union(mean).with_(Tensor.scale(total, 1.0 / n)))
         if kind == "slice":
             facts.extend(_take_facts(node, term, args, Tensor, union))
-        if kind == "elementwise":
+        if elementwise_op(node) is not None:
             facts.extend(_scalar_full_facts(node, term, args, Tensor, union))
             _causal_facts(node, term, causal_masked, facts)
     return facts
@@ -184,18 +193,33 @@ def _pieces(whole: Node, term, tensor):
     if whole.kind == "concat":
         rank = len(whole.shape)
         axis = whole.attrs[0] % rank
-        return [term(p) for p in whole.operands], [p.shape[axis] for p in whole.operands], axis
+        return (
+            [term(p) for p in whole.operands],
+            [p.shape[axis] for p in whole.operands],
+            axis,
+        )
     if whole.kind != "matmul":
         return None
     rank = len(whole.shape)
     weights = whole.operands[1]
-    if weights.kind == "concat" and weights.attrs[0] % len(weights.shape) == len(weights.shape) - 1:
-        return [term(p) for p in weights.operands], [p.shape[-1] for p in weights.operands], rank - 1
-    if weights.kind == "transpose" and len(weights.shape) >= 2:
+    if (
+        weights.kind == "concat"
+        and weights.attrs[0] % len(weights.shape) == len(weights.shape) - 1
+    ):
+        return (
+            [term(p) for p in weights.operands],
+            [p.shape[-1] for p in weights.operands],
+            rank - 1,
+        )
+    perm = permutation(weights)
+    if perm is not None and len(weights.shape) >= 2:
         joined = weights.operands[0]
-        swap = tuple(range(len(weights.shape) - 2)) + (len(weights.shape) - 1, len(weights.shape) - 2)
+        swap = tuple(range(len(weights.shape) - 2)) + (
+            len(weights.shape) - 1,
+            len(weights.shape) - 2,
+        )
         if (
-            weights.attrs[0] == swap
+            perm == swap
             and joined.kind == "concat"
             and joined.attrs[0] % len(joined.shape) == len(joined.shape) - 2
         ):
@@ -231,12 +255,20 @@ def _is_additive_causal(mask: Node) -> bool:
     """A causal_additive leaf, or where(causal_allowed, 0, -inf) (SDPA's, as torch-mlir)."""
     if causal_form(mask) == "causal_additive":
         return True
-    if mask.kind != "elementwise" or mask.attrs[0] != "where":
+    if elementwise_op(mask) != "where":
         return False
     cond, a, b = mask.operands
     return mask.shape == cond.shape and (
-        (causal_form(cond) == "causal_allowed" and _is_full(a, 0.0) and _is_full(b, -math.inf))
-        or (causal_form(cond) == "causal_future" and _is_full(a, -math.inf) and _is_full(b, 0.0))
+        (
+            causal_form(cond) == "causal_allowed"
+            and _is_full(a, 0.0)
+            and _is_full(b, -math.inf)
+        )
+        or (
+            causal_form(cond) == "causal_future"
+            and _is_full(a, -math.inf)
+            and _is_full(b, 0.0)
+        )
     )
 
 
@@ -296,12 +328,16 @@ def _batch_reshape_facts(node, term, tensor, repeat_heads, union) -> list:
         return []
     p, q = product.operands
     batch = product.shape[:-2]
-    if node.shape[-2:] != product.shape[-2:] or p.shape[:-2] != batch or q.shape[:-2] != batch:
+    if (
+        node.shape[-2:] != product.shape[-2:]
+        or p.shape[:-2] != batch
+        or q.shape[:-2] != batch
+    ):
         return []
     target = node.shape[:-2]
     facts, sides = [], []
     for operand in (p, q):
-        source = operand.operands[0] if operand.kind == "reshape" else operand
+        source = through_reshape(operand)
         if source.shape[-2:] != operand.shape[-2:] or len(source.shape) < 2:
             source = operand
         if source.shape[:-2] == target:

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from mirage_mlir.passes.eqsat.graph import (
     LETTERS,
@@ -36,10 +38,11 @@ from mirage_mlir.passes.eqsat.graph import (
     make_node,
     parse_spec,
 )
+from mirage_mlir.passes.eqsat.kinds import KINDS
 
-#: Node kinds a network is built through.
-NETWORK_KINDS = frozenset({"matmul", "contract", "transpose", "reshape", "scale"})
-PRODUCT_KINDS = frozenset({"matmul", "contract"})
+#: Node kinds a network is built through: those whose record gives their view (`network`).
+NETWORK_KINDS = frozenset(k.name for k in KINDS.values() if k.network is not None)
+PRODUCT_KINDS = frozenset(k.name for k in KINDS.values() if k.contraction)
 
 _fresh = itertools.count()
 
@@ -60,6 +63,7 @@ class View:
 
     def renamed(self, mapping: dict[int, int]) -> View:
         """The same view with letters replaced by `mapping`."""
+
         def sub(letters: tuple[int, ...]) -> tuple[int, ...]:
             return tuple(mapping.get(x, x) for x in letters)
 
@@ -76,7 +80,9 @@ class View:
 def leaf_view(node: Node) -> View:
     """A tensor as a network of itself, with fresh letters."""
     letters = tuple(next(_fresh) for _ in node.shape)
-    return View([(node, letters)], [(x,) for x in letters], dict(zip(letters, node.shape)))
+    return View(
+        [(node, letters)], [(x,) for x in letters], dict(zip(letters, node.shape))
+    )
 
 
 def _nonunit(view: View, letters: tuple[int, ...]) -> tuple[int, ...]:
@@ -101,7 +107,13 @@ def reshape_view(view: View, shape: tuple[int, ...]) -> View:
     return View(view.factors, axes, view.sizes, view.scale, view.products)
 
 
-def _unify(a: View, axis_a: tuple[int, ...], b: View, axis_b: tuple[int, ...], mapping: dict[int, int]) -> None:
+def _unify(
+    a: View,
+    axis_a: tuple[int, ...],
+    b: View,
+    axis_b: tuple[int, ...],
+    mapping: dict[int, int],
+) -> None:
     """Extend `mapping` (letters of b -> letters of a) so that two axes become the same."""
     la, lb = _nonunit(a, axis_a), _nonunit(b, axis_b)
     if len(la) != len(lb) or any(a.sizes[x] != b.sizes[y] for x, y in zip(la, lb)):
@@ -111,19 +123,32 @@ def _unify(a: View, axis_a: tuple[int, ...], b: View, axis_b: tuple[int, ...], m
             raise _NotANetwork
 
 
-def product_view(node: Node, operands: list[View]) -> View:
-    """The view of a matmul or contract node from its operands' views."""
-    if node.kind == "matmul":
-        a, b = operands
-        if len(a.axes) != len(b.axes):
-            raise _NotANetwork  # broadcasting batch axes
-        mapping: dict[int, int] = {}
-        _unify(a, a.axes[-1], b, b.axes[-2], mapping)
-        for axis_a, axis_b in zip(a.axes[:-2], b.axes[:-2]):
-            _unify(a, axis_a, b, axis_b, mapping)
-        b = b.renamed(mapping)
-        axes = a.axes[:-1] + [b.axes[-1]]
-        return View(a.factors + b.factors, axes, {**b.sizes, **a.sizes}, a.scale * b.scale, a.products + b.products + 1)
+# The view of a node of each kind a network goes through, from its operands' views (named by
+# the kind's `network`).
+
+
+def view_of_matmul(node: Node, operands: list[View]) -> View:
+    """A matmul: the letters of its contracted and batch axes unified."""
+    a, b = operands
+    if len(a.axes) != len(b.axes):
+        raise _NotANetwork  # broadcasting batch axes
+    mapping: dict[int, int] = {}
+    _unify(a, a.axes[-1], b, b.axes[-2], mapping)
+    for axis_a, axis_b in zip(a.axes[:-2], b.axes[:-2]):
+        _unify(a, axis_a, b, axis_b, mapping)
+    b = b.renamed(mapping)
+    axes = a.axes[:-1] + [b.axes[-1]]
+    return View(
+        a.factors + b.factors,
+        axes,
+        {**b.sizes, **a.sizes},
+        a.scale * b.scale,
+        a.products + b.products + 1,
+    )
+
+
+def view_of_contract(node: Node, operands: list[View]) -> View:
+    """An einsum: the letters its spec shares unified."""
     layouts, out = parse_spec(node.attrs[0], len(operands))
     letter_axes: dict[str, tuple[View, tuple[int, ...]]] = {}
     renamed_views: list[View] = []
@@ -150,6 +175,30 @@ def product_view(node: Node, operands: list[View]) -> View:
         math.prod(v.scale for v in renamed_views),
         sum(v.products for v in renamed_views) + 1,
     )
+
+
+def view_of_transpose(node: Node, operands: list[View]) -> View:
+    """A transpose: its operand's axes permuted."""
+    (v,) = operands
+    return View(
+        v.factors, [v.axes[p] for p in node.attrs[0]], v.sizes, v.scale, v.products
+    )
+
+
+def view_of_reshape(node: Node, operands: list[View]) -> View:
+    """A reshape: its operand's letters regrouped."""
+    return reshape_view(operands[0], node.shape)
+
+
+def view_of_scale(node: Node, operands: list[View]) -> View:
+    """A scaling: its operand's view with the scale multiplied."""
+    (v,) = operands
+    return View(v.factors, v.axes, v.sizes, v.scale * node.attrs[0], v.products)
+
+
+@cache
+def _view_function(kind: str) -> Callable[[Node, list[View]], View]:
+    return KINDS[kind].network_view()
 
 
 def materialise(view: View, node: Node, rebuild) -> Node:
@@ -189,15 +238,7 @@ def lift_networks(graph: Graph) -> Graph:
         if node.kind not in NETWORK_KINDS or not (top or inner(node)):
             return leaf_view(node)
         operands = [view_of(o, False) for o in node.operands]
-        if node.kind == "transpose":
-            (v,) = operands
-            return View(v.factors, [v.axes[p] for p in node.attrs[0]], v.sizes, v.scale, v.products)
-        if node.kind == "reshape":
-            return reshape_view(operands[0], node.shape)
-        if node.kind == "scale":
-            (v,) = operands
-            return View(v.factors, v.axes, v.sizes, v.scale * node.attrs[0], v.products)
-        return product_view(node, operands)
+        return _view_function(node.kind)(node, operands)
 
     rebuilt: dict[int, Node] = {}
 

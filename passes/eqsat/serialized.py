@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from mirage_mlir.passes.eqsat.graph import (
     Graph,
@@ -36,6 +36,8 @@ from mirage_mlir.passes.eqsat.graph import (
 )
 from mirage_mlir.passes.eqsat.kinds import DECODERS
 from mirage_mlir.passes.eqsat.language import mask_letters
+from mirage_mlir.passes.eqsat.patterns import is_matmul_einsum
+from mirage_mlir.passes.eqsat.patterns import matmul_layout  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from egglog import EGraph, Ruleset
@@ -107,13 +109,25 @@ class EGraphView:
         return sum(len(nodes) for nodes in self.classes.values())
 
     def signature(self, node: ENode) -> tuple[str, tuple]:
-        """The node's graph kind and attributes, resolving "mt" with its operand's rank."""
-        if node.kind == "mt":
-            rank = len(self.types[node.children[0]].shape)
-            return "transpose", (swap_last_two(rank),)
-        if node.kind == "take":
-            return "slice", _take_slice(self.types, node)
+        """The node's graph kind and attributes, resolving the forms of ENODE_FORMS."""
+        form = ENODE_FORMS.get(node.kind)
+        if form is not None:
+            return form.kind, form.attrs(self.types, node)
         return node.kind, node.attrs
+
+
+@dataclass(frozen=True)
+class ENodeForm:
+    """An e-node kind that is no graph kind: the graph kind it stands for, and its attributes
+    as a function of the types of the e-classes (known once e-classes are typed)."""
+
+    kind: str
+    attrs: Callable[[Mapping[str, TensorType], ENode], tuple]
+
+
+def _mt_permutation(types: Mapping[str, TensorType], node: ENode) -> tuple:
+    """The transpose attributes of an "mt" e-node, from its operand's rank."""
+    return (swap_last_two(len(types[node.children[0]].shape)),)
 
 
 def _take_slice(types: Mapping[str, TensorType], node: ENode) -> tuple:
@@ -132,6 +146,13 @@ def _take_slice(types: Mapping[str, TensorType], node: ENode) -> tuple:
     size = list(whole)
     size[axis] = sizes[index][axis]
     return (tuple(offsets), tuple(size), (1,) * rank)
+
+
+#: The e-node kinds that are no graph kinds (see ENode), by name.
+ENODE_FORMS: dict[str, ENodeForm] = {
+    "mt": ENodeForm("transpose", _mt_permutation),
+    "take": ENodeForm("slice", _take_slice),
+}
 
 
 def _literal(raw: dict, node_id: str):
@@ -199,7 +220,12 @@ class _Children:
 
     def __init__(self, raw, children, eclass, layout, listed, leaves) -> None:
         self._raw, self._children = raw, children
-        self._eclass, self._layout, self._listed, self._leaves = eclass, layout, listed, leaves
+        self._eclass, self._layout, self._listed, self._leaves = (
+            eclass,
+            layout,
+            listed,
+            leaves,
+        )
 
     def __len__(self) -> int:
         return len(self._children)
@@ -228,7 +254,11 @@ class _Children:
 #: Decoders of the e-nodes that stand for no kind of their own: piece `index` of a
 #: concatenation (a "slice" once the pieces' types are known, see ENode).
 _EGRAPH_ONLY_DECODERS = {
-    "take": lambda e: ("take", (int(e.literal(1)), int(e.literal(3)), tuple(e.tensors(2))), [e.eclass(0)]),
+    "take": lambda e: (
+        "take",
+        (int(e.literal(1)), int(e.literal(3)), tuple(e.tensors(2))),
+        [e.eclass(0)],
+    ),
 }
 
 
@@ -285,26 +315,6 @@ def infer_types(view: EGraphView) -> dict[str, TensorType]:
     return types
 
 
-def matmul_layout(spec: str) -> bool:
-    """Whether a binary einsum is exactly numpy.matmul: "...ik,...kj->...ij", same batch."""
-    lhs, out = spec.split("->")
-    parts = lhs.split(",")
-    if len(parts) != 2:
-        return False
-    la, lb = parts
-    if len(la) < 2 or len(la) != len(lb) or len(out) != len(la):
-        return False
-    if len(set(la)) != len(la) or len(set(lb)) != len(lb):
-        return False
-    batch, (i, k), (k2, j) = la[:-2], la[-2:], lb[-2:]
-    return (
-        lb[:-2] == batch
-        and k == k2
-        and out == batch + i + j
-        and len({i, k, j} | set(batch)) == len(batch) + 3
-    )
-
-
 def decode(
     view: EGraphView,
     choice: Mapping[str, ENode],
@@ -336,7 +346,7 @@ def decode(
         open_classes.discard(eclass)
         kind, attrs = view.signature(node)
         operands = [built[c] for c in node.children]
-        if kind == "contract" and matmul_layout(attrs[0]):
+        if is_matmul_einsum(kind, attrs):
             built[eclass] = MatMul(*operands)
         else:
             built[eclass] = make_node(kind, attrs, operands)

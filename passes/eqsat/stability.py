@@ -26,17 +26,26 @@ How the count is used:
 - among candidate graphs (fusion_choice, optimize), fewer unstable nodes wins, then cost;
 - a function is rewritten for "numerical stability" when the program has fewer unstable nodes
   than the input.
+
+The patterns above are shapes of program (a max reduction, the broadcast of one, a softmax),
+so this module names the kinds they are made of; the shared ones are in patterns.py.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
+from mirage_mlir.passes.eqsat.kinds import KINDS, Origin
+from mirage_mlir.passes.eqsat.patterns import elementwise_op, through_reshapes
+
 if TYPE_CHECKING:
     from mirage_mlir.passes.eqsat.graph import Graph, Node
     from mirage_mlir.passes.eqsat.serialized import EGraphView
 
 _LAYOUT = ("reshape", "broadcast")
+
+#: The kinds of splat constants (bounded above by their one value).
+_SPLATS = frozenset(k.name for k in KINDS.values() if k.origin is Origin.SPLAT)
 
 
 def instability_penalty(cost_bound: float | int) -> float | int:
@@ -69,9 +78,9 @@ def bounded_above(view: EGraphView) -> set[str]:
     bounded = set()
     for eclass, nodes in view.classes.items():
         for node in nodes:
-            if node.kind == "full":
+            if node.kind in _SPLATS:
                 bounded.add(eclass)
-            elif node.kind == "elementwise" and node.attrs[0] == "sub":
+            elif elementwise_op(node) == "sub":
                 x, m = node.children
                 if x in maxima.get(m, ()):
                     bounded.add(eclass)
@@ -83,14 +92,14 @@ def _may_underflow(view: EGraphView) -> set[str]:
     exps = {
         eclass
         for eclass, nodes in view.classes.items()
-        if any(n.kind == "elementwise" and n.attrs[0] == "exp" for n in nodes)
+        if any(elementwise_op(n) == "exp" for n in nodes)
     }
     return {
         eclass
         for eclass, nodes in view.classes.items()
         if any(
             n.kind == "softmax"
-            or (n.kind == "elementwise" and n.attrs[0] == "div" and n.children[0] in exps)
+            or (elementwise_op(n) == "div" and n.children[0] in exps)
             for n in nodes
         )
     }
@@ -103,11 +112,10 @@ def unstable_enodes(view: EGraphView) -> set[str]:
     unstable = set()
     for nodes in view.classes.values():
         for node in nodes:
-            if node.kind != "elementwise":
-                continue
-            if node.attrs[0] == "exp" and node.children[0] not in bounded:
+            op = elementwise_op(node)
+            if op == "exp" and node.children[0] not in bounded:
                 unstable.add(node.id)
-            elif node.attrs[0] == "log" and node.children[0] in underflowing:
+            elif op == "log" and node.children[0] in underflowing:
                 unstable.add(node.id)
     return unstable
 
@@ -120,10 +128,12 @@ def _is_max_of(m: Node, y: Node) -> bool:
     """Whether m is a max reduction of y with the reduced axes kept (possibly broadcast back)."""
     if m.kind == "broadcast":
         m = m.operands[0]
-    source = m
-    while source.kind == "reshape":
-        source = source.operands[0]
-    if source.kind != "reduce" or source.attrs[0] != "max" or source.operands[0] is not y:
+    source = through_reshapes(m)
+    if (
+        source.kind != "reduce"
+        or source.attrs[0] != "max"
+        or source.operands[0] is not y
+    ):
         return False
     rank = len(y.shape)
     axes = {a % rank for a in source.attrs[1]} if rank else set()
@@ -132,9 +142,9 @@ def _is_max_of(m: Node, y: Node) -> bool:
 
 
 def _bounded(y: Node) -> bool:
-    if y.kind == "full":
+    if y.kind in _SPLATS:
         return True
-    if y.kind == "elementwise" and y.attrs[0] == "sub":
+    if elementwise_op(y) == "sub":
         x, m = y.operands
         return _is_max_of(m, x)
     return False
@@ -145,21 +155,15 @@ def _underflows(p: Node) -> bool:
         p = p.operands[0]
     if p.kind == "softmax":
         return True
-    return (
-        p.kind == "elementwise"
-        and p.attrs[0] == "div"
-        and p.operands[0].kind == "elementwise"
-        and p.operands[0].attrs[0] == "exp"
-    )
+    return elementwise_op(p) == "div" and elementwise_op(p.operands[0]) == "exp"
 
 
 def is_unstable(node: Node) -> bool:
     """Whether a graph node is unstable (see the module docstring)."""
-    if node.kind != "elementwise":
-        return False
-    if node.attrs[0] == "exp":
+    op = elementwise_op(node)
+    if op == "exp":
         return not _bounded(node.operands[0])
-    if node.attrs[0] == "log":
+    if op == "log":
         return _underflows(node.operands[0])
     return False
 

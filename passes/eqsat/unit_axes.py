@@ -20,6 +20,7 @@ encoding reports it.
 from __future__ import annotations
 
 from mirage_mlir.passes.eqsat.graph import Graph, Node, Reshape, Transpose, make_node
+from mirage_mlir.passes.eqsat.patterns import permutation
 
 
 def squeezed_transpose(node: Node, operand: Node) -> Node:
@@ -35,20 +36,27 @@ def squeezed_transpose(node: Node, operand: Node) -> Node:
     return Reshape(moved, node.shape) if moved.shape != node.shape else moved
 
 
+def _too_deep(node: Node, max_rank: int) -> bool:
+    """Whether `node` is a transpose of rank above `max_rank`."""
+    perm = permutation(node)
+    return perm is not None and len(perm) > max_rank
+
+
 def squeeze_transposes(graph: Graph, max_rank: int | None = None) -> Graph:
     """The graph with every transpose of rank above `max_rank` (by default the language's
-    MAX_PERMUTE_RANK) rewritten without its axes of size 1; `graph` itself if there is none."""
+    MAX_PERMUTE_RANK) rewritten without its axes of size 1; `graph` itself if there is none.
+    """
     if max_rank is None:
         from mirage_mlir.passes.eqsat.language import MAX_PERMUTE_RANK
 
         max_rank = MAX_PERMUTE_RANK
     nodes = graph.nodes()
-    if not any(n.kind == "transpose" and len(n.shape) > max_rank for n in nodes):
+    if not any(_too_deep(n, max_rank) for n in nodes):
         return graph
     rebuilt: dict[int, Node] = {}
     for node in nodes:  # operands come first
         operands = [rebuilt[id(o)] for o in node.operands]
-        if node.kind == "transpose" and len(node.shape) > max_rank:
+        if _too_deep(node, max_rank):
             rebuilt[id(node)] = squeezed_transpose(node, operands[0])
         elif all(new is old for new, old in zip(operands, node.operands)):
             rebuilt[id(node)] = node

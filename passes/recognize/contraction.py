@@ -34,7 +34,10 @@ from mirage_mlir.passes.eqsat.graph import (
     MatMul,
     Node,
     cast,
+    make_node,
 )
+from mirage_mlir.passes.eqsat.kinds import KINDS
+from mirage_mlir.passes.eqsat.patterns import through_reshape
 from mirage_mlir.passes.recognize.maps import map_dims
 from mirage_mlir.passes.recognize.state import RecognitionState, Unrecognized, reshape
 
@@ -59,11 +62,15 @@ def is_identity(node: Node, reduction: str) -> bool:
     return node.value == _IDENTITIES[(reduction, node.dtype == "i1")]
 
 
-def accumulate(state: RecognitionState, result: Node, init: SSAValue, reduction: str) -> Node:
+def accumulate(
+    state: RecognitionState, result: Node, init: SSAValue, reduction: str
+) -> Node:
     """`result` combined with the op's init tensor, unless the init is the identity."""
     init_node = state.node(init)
     if init_node.shape != result.shape:
-        raise Unrecognized(f"init of shape {init_node.shape} for a result of shape {result.shape}")
+        raise Unrecognized(
+            f"init of shape {init_node.shape} for a result of shape {result.shape}"
+        )
     if is_identity(init_node, reduction):
         return result
     return Elementwise(COMBINE[reduction], (result, init_node))
@@ -92,25 +99,24 @@ def narrow_product(source: Node, dtype: str) -> Node | None:
     """
     if dtype not in NARROW_FLOATS or source.dtype != "f32":
         return None
-    product, shape = source, None
-    if product.kind == "reshape":
-        product, shape = product.operands[0], source.shape
-    if product.kind not in ("matmul", "contract"):
+    product = through_reshape(source)
+    shape = None if product is source else source.shape
+    if not KINDS[product.kind].contraction:
         return None
     narrow = []
     for operand in product.operands:
         if operand.kind != "cast" or operand.operands[0].dtype != dtype:
             return None
         narrow.append(operand.operands[0])
-    if product.kind == "matmul":
-        term: Node = MatMul(*narrow)
-    else:
-        term = Contract(tuple(narrow), product.attrs[0])
+    term = make_node(product.kind, product.attrs, narrow)
     return term if shape is None else reshape(term, shape)
 
 
 def einsum(
-    operands: Sequence[Node], maps: Sequence[AffineMap], out_map: AffineMap, out_shape: Sequence[int]
+    operands: Sequence[Node],
+    maps: Sequence[AffineMap],
+    out_map: AffineMap,
+    out_shape: Sequence[int],
 ) -> Node:
     """The einsum term of a contraction with the given operand and output indexing maps.
 
@@ -125,7 +131,9 @@ def einsum(
     layouts, squeezed = [], []
     for node, amap in zip(operands, maps):
         dims = map_dims(amap)
-        squeezed.append(reshape(node, tuple(s for s, d in zip(node.shape, dims) if d is not None)))
+        squeezed.append(
+            reshape(node, tuple(s for s, d in zip(node.shape, dims) if d is not None))
+        )
         layouts.append("".join(LETTERS[d] for d in dims if d is not None))
     out_dims = [d for d in map_dims(out_map) if d is not None]
     out_layout = "".join(LETTERS[d] for d in out_dims)
@@ -148,4 +156,9 @@ def _is_matmul(layouts: Sequence[str], out: str) -> bool:
         return False
     batch = a[:-2]
     i, k = a[-2:]
-    return b[:-2] == batch and b[-2] == k and out == batch + i + b[-1] and len(set(out + k)) == len(out) + 1
+    return (
+        b[:-2] == batch
+        and b[-2] == k
+        and out == batch + i + b[-1]
+        and len(set(out + k)) == len(out) + 1
+    )

@@ -25,7 +25,9 @@ from xdsl.dialects.builtin import TensorType
 
 from mirage_mlir.passes.eqsat.evaluate import evaluate
 from mirage_mlir.passes.eqsat.graph import Graph, GraphError, Node, Reshape, make_node
-from mirage_mlir.passes.eqsat.language_nn import causal_form, causal_mask_leaf
+from mirage_mlir.passes.eqsat.kinds import KINDS, Origin
+from mirage_mlir.passes.eqsat.language_nn import causal_mask_leaf
+from mirage_mlir.passes.eqsat.patterns import causal_form, elementwise_op
 from mirage_mlir.passes.recognize.effects import has_side_effects
 from mirage_mlir.passes.recognize.function import RecognizedFunction
 
@@ -42,18 +44,25 @@ def _input_free(recognized: RecognizedFunction) -> dict[int, bool]:
     known = recognized.constant_values
     free: dict[int, bool] = {}
     for node in recognized.graph.nodes():
-        if node.kind == "opaque" and node.attrs[0] in recognized.opaque_ops and not node.operands:
+        origin = KINDS[node.kind].origin
+        if (
+            origin is Origin.OPAQUE
+            and node.attrs[0] in recognized.opaque_ops
+            and not node.operands
+        ):
             op, _ = recognized.opaque_ops[node.attrs[0]]
             # A leaf reading tensors the graph does not see (an op with side effects, or a
             # value such an op reads) is not compile-time.
-            if has_side_effects(op) or any(isinstance(v.type, TensorType) for v in op.operands):
+            if has_side_effects(op) or any(
+                isinstance(v.type, TensorType) for v in op.operands
+            ):
                 free[id(node)] = False
                 continue
-        if node.kind == "input":
+        if origin is Origin.ARGUMENT:
             free[id(node)] = False
-        elif node.kind == "constant":
+        elif origin is Origin.CONSTANT:
             free[id(node)] = node.attrs[0] in known
-        elif node.kind == "full":
+        elif origin is Origin.SPLAT:
             free[id(node)] = True
         elif causal_form(node) is not None:
             free[id(node)] = False  # already named: nothing to fold
@@ -99,7 +108,9 @@ def _candidates(graph: Graph, free: dict[int, bool]) -> list[Node]:
 
 
 def _small(node: Node) -> bool:
-    return all(math.prod(n.shape) <= MAX_FOLD_ELEMENTS for n in Graph((), (node,)).nodes())
+    return all(
+        math.prod(n.shape) <= MAX_FOLD_ELEMENTS for n in Graph((), (node,)).nodes()
+    )
 
 
 def fold_causal_masks(recognized: RecognizedFunction) -> RecognizedFunction:
@@ -126,8 +137,12 @@ def fold_causal_masks(recognized: RecognizedFunction) -> RecognizedFunction:
     replaced: dict[int, Node] = {}
     for node in candidates:
         try:
-            (value,) = evaluate(Graph((), (node,)), recognized.constant_values, evaluators)
-        except Exception:  # noqa: BLE001 - an op the interpreter cannot run stays unfolded
+            (value,) = evaluate(
+                Graph((), (node,)), recognized.constant_values, evaluators
+            )
+        except (
+            Exception
+        ):  # noqa: BLE001 - an op the interpreter cannot run stays unfolded
             continue
         form = _mask_form(value, node.dtype)
         if form is None:
@@ -137,12 +152,16 @@ def fold_causal_masks(recognized: RecognizedFunction) -> RecognizedFunction:
     if not replaced:
         return recognized
     new_graph = _substitute(graph, replaced)
-    names = {n.attrs[0] for n in new_graph.nodes() if n.kind == "opaque"}
+    names = {
+        n.attrs[0] for n in new_graph.nodes() if KINDS[n.kind].origin is Origin.OPAQUE
+    }
     return replace(
         recognized,
         graph=new_graph,
         opaque_ops={k: v for k, v in recognized.opaque_ops.items() if k in names},
-        opaque_reasons={k: v for k, v in recognized.opaque_reasons.items() if k in names},
+        opaque_reasons={
+            k: v for k, v in recognized.opaque_reasons.items() if k in names
+        },
     )
 
 
@@ -158,8 +177,10 @@ def _substitute(graph: Graph, leaves: dict[int, Node]) -> Graph:
         if id(operand) not in leaves:
             return rebuilt[id(operand)]
         leaf = leaves[id(operand)]
-        if leaf.shape == operand.shape or user.kind == "elementwise":
-            return leaf  # checked below: a changed elementwise shape falls back to reshape
+        if leaf.shape == operand.shape or elementwise_op(user) is not None:
+            return (
+                leaf  # checked below: a changed elementwise shape falls back to reshape
+            )
         return Reshape(leaf, operand.shape)
 
     for node in graph.nodes():

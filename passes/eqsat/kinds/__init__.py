@@ -12,11 +12,41 @@ cast), neural.py (softmax, attention, rms_norm, layer_norm, batch_norm), masks.p
 
 from __future__ import annotations
 
-from mirage_mlir.passes.eqsat.kinds import elementwise, layout, leaves, linear, masks, neural
-from mirage_mlir.passes.eqsat.kinds.kind import NO_ENGINE, Decoder, Kind
+from mirage_mlir.passes.eqsat.kinds import (
+    elementwise,
+    layout,
+    leaves,
+    linear,
+    masks,
+    neural,
+)
+from mirage_mlir.passes.eqsat.kinds.kind import (
+    COLUMN,
+    NO_ENGINE,
+    ROW,
+    Decoder,
+    Kind,
+    Origin,
+)
 from mirage_mlir.passes.eqsat.type_rules import GraphError
 
-__all__ = ["DECODERS", "KINDS", "NO_ENGINE", "STRUCTURED_KINDS", "Kind", "kind_named"]
+__all__ = [
+    "COLUMN",
+    "COMPILE_TIME_KINDS",
+    "DECODERS",
+    "FREE_KINDS",
+    "KINDS",
+    "LAYOUT_KINDS",
+    "NO_ENGINE",
+    "PER_ELEMENT_KINDS",
+    "ROW",
+    "STRIDED_LOAD_KINDS",
+    "STRUCTURED_KINDS",
+    "VIEW_KINDS",
+    "Kind",
+    "Origin",
+    "kind_named",
+]
 
 #: Every kind, by name.
 KINDS: dict[str, Kind] = {
@@ -29,6 +59,28 @@ KINDS: dict[str, Kind] = {
 STRUCTURED_KINDS: tuple[str, ...] = tuple(
     k.name for k in layout.KINDS + neural.KINDS + masks.KINDS
 )
+
+
+def _names(test) -> frozenset[str]:
+    return frozenset(k.name for k in KINDS.values() if test(k))
+
+
+# The families of kinds (see `Kind`), as sets of names for stages that test many nodes.
+
+#: Kinds whose value no kernel computes: arguments, named constants, splats.
+FREE_KINDS = _names(
+    lambda k: k.origin in (Origin.ARGUMENT, Origin.CONSTANT, Origin.SPLAT)
+)
+#: Kinds whose value is known when the program is built: named constants, splats.
+COMPILE_TIME_KINDS = _names(lambda k: k.origin in (Origin.CONSTANT, Origin.SPLAT))
+#: Kinds that only move or retype data.
+LAYOUT_KINDS = _names(lambda k: k.layout)
+#: Views: no data moves.
+VIEW_KINDS = _names(lambda k: k.view)
+#: Kinds that map each element (after broadcasting) independently.
+PER_ELEMENT_KINDS = _names(lambda k: k.per_element)
+#: Index remappings a tiled kernel applies while loading (pointer arithmetic on strides).
+STRIDED_LOAD_KINDS = _names(lambda k: k.strided_load)
 
 #: Every e-node decoder, by the egglog constructor it reads ("Tensor.<name>").
 DECODERS: dict[str, Decoder] = {

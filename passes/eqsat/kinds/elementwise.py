@@ -97,6 +97,7 @@ ELEMENTWISE = Kind(
     encode=_encode,
     decoders={"elementwise": _decode},
     emit="mirage_mlir.passes.emit.emit_elementwise:emit_elementwise",
+    per_element=True,
 )
 
 KINDS = (ELEMENTWISE,)

@@ -4,10 +4,14 @@ A `Kind` gathers every fact about a node kind that more than one stage reads: it
 its type rule, its reference semantics (the only NumPy oracle: rule-soundness examples,
 `verify` and the extraction checks all evaluate through it), its work for the cost model
 (FLOPs and the engine that runs it; bytes follow from the types), its egglog encoding and the
-readers that decode its e-nodes, and the function that emits it as MLIR.
+readers that decode its e-nodes, and the function that emits it as MLIR. It also says which
+families the kind belongs to where stages treat families alike: where its value comes from
+(`origin`), whether it only moves data (`layout`, `view`), how kernel formation may fuse it
+(`per_element`, `strided_load`, `reduces`, ...) and whether it is a product (`contraction`).
 
-Stages look a kind up in `KINDS` (kinds/registry.py) instead of testing `kind == "..."`, so
-adding a kind is one new record plus its rules.
+Stages look a kind up in `KINDS` (kinds/__init__.py), or read the families derived from it
+there (`FREE_KINDS`, `LAYOUT_KINDS`, ...), instead of testing a kind's name, so adding a kind
+is one new record plus its rules.
 
     softmax = Kind(
         name="softmax",
@@ -26,6 +30,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Protocol
 
 import numpy as np
@@ -34,6 +39,25 @@ from mirage_mlir.passes.eqsat.type_rules import TensorType
 
 #: The engine of a kind that launches no kernel of its own (a leaf, a reshape).
 NO_ENGINE = "none"
+
+
+class Origin(Enum):
+    """Where the value of a node comes from."""
+
+    #: Its semantics, from its operands' values.
+    COMPUTED = "computed"
+    #: A function argument: given when the program runs.
+    ARGUMENT = "argument"
+    #: A named tensor the program holds (a weight): known by its name.
+    CONSTANT = "constant"
+    #: One scalar filling its shape: known when the program is built.
+    SPLAT = "splat"
+    #: The original op's own implementation: an op the algebra does not model.
+    OPAQUE = "opaque"
+
+
+#: What `Kind.reduces` says of a node: it reduces over the last axis, or over all others.
+ROW, COLUMN = "row", "column"
 
 
 class EncodeContext(Protocol):
@@ -83,6 +107,27 @@ class Kind:
     `emit` names the emitter as "module:function" (imported when first used, so the term graph
     does not import the MLIR builders); None for kinds emitted by the function emitter itself
     (leaves and opaque ops stay the values they were).
+
+    The families (all optional; a kind computed by its semantics belongs to none):
+
+    - `origin`: where a node's value comes from (`Origin`).
+    - `layout`: it only moves or retypes data, no arithmetic; of compile-time constants it is
+      computed once when the program is built (folding).
+    - `view`: it reads its operand's data as it lies (a row-major reshape): no kernel.
+    - `per_element`: each result element comes from the operand elements at its index (after
+      broadcasting): it fuses into an elementwise kernel.
+    - `strided_load` / `permuted_store`: an index remapping that a tiled (matmul, attention)
+      kernel applies while loading an operand tile / storing its result tile.
+    - `broadcasts`: it repeats its operand along axes (a reduction kernel reads it as a
+      statistic expanded to the full shape).
+    - `reduces(attrs, rank)`: for a node whose first operand has rank `rank`, ROW when it
+      reduces over the last axis, COLUMN over every other axis, else None.
+    - `fusion_core`: the kernel template (fusion_templates.TEMPLATES) it is the core op of.
+    - `contraction`: a product that sums over axes its operands share (matmul, einsum).
+    - `matrix_chain`: a binary matrix product; chains of them are re-associated.
+    - `network` names, as "module:function" (see `emit`), the function that gives the view of
+      a node of this kind in an einsum network (networks.py) from its operands' views; None
+      for kinds a network does not go through.
     """
 
     name: str
@@ -93,10 +138,31 @@ class Kind:
     encode: Callable[[Any, list[Any], EncodeContext], Any]
     decoders: Mapping[str, Decoder] = field(default_factory=dict)
     emit: str | None = None
+    origin: Origin = Origin.COMPUTED
+    layout: bool = False
+    view: bool = False
+    per_element: bool = False
+    strided_load: bool = False
+    permuted_store: bool = False
+    broadcasts: bool = False
+    reduces: Callable[[tuple, int], str | None] | None = None
+    fusion_core: str | None = None
+    contraction: bool = False
+    matrix_chain: bool = False
+    network: str | None = None
 
     def emitter(self) -> Callable[..., Any] | None:
         """The function that emits a node of this kind as MLIR (see `emit`)."""
-        if self.emit is None:
-            return None
-        module, _, function = self.emit.partition(":")
-        return getattr(importlib.import_module(module), function)
+        return _imported(self.emit)
+
+    def network_view(self) -> Callable[..., Any] | None:
+        """The function that gives a node's view in an einsum network (see `network`)."""
+        return _imported(self.network)
+
+
+def _imported(path: str | None) -> Callable[..., Any] | None:
+    """The function named "module:function", imported now; None for None."""
+    if path is None:
+        return None
+    module, _, function = path.partition(":")
+    return getattr(importlib.import_module(module), function)

@@ -18,7 +18,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mirage_mlir.passes.eqsat.kinds.kind import EncodeContext, ENodeChildren, Kind
+from mirage_mlir.passes.eqsat.kinds.kind import (
+    COLUMN,
+    ROW,
+    EncodeContext,
+    ENodeChildren,
+    Kind,
+)
 from mirage_mlir.passes.eqsat.type_rules import (
     GraphError,
     TensorType,
@@ -75,6 +81,15 @@ def _decode_reduce(e: ENodeChildren) -> tuple[str, tuple, list[str]]:
     )
 
 
+def _reduces(attrs: tuple, rank: int) -> str | None:
+    axes = {a % rank for a in attrs[1]}
+    if axes == {rank - 1}:
+        return ROW
+    if rank >= 2 and axes == set(range(rank - 1)):
+        return COLUMN
+    return None
+
+
 REDUCE = Kind(
     name="reduce",
     attrs=("op", "axes", "keepdims"),
@@ -84,6 +99,7 @@ REDUCE = Kind(
     encode=_encode_reduce,
     decoders={"reduce": _decode_reduce},
     emit="mirage_mlir.passes.emit.emit_elementwise:emit_reduce",
+    reduces=_reduces,
 )
 
 
@@ -120,6 +136,9 @@ BROADCAST = Kind(
     encode=_encode_broadcast,
     decoders={"broadcast": _decode_broadcast},
     emit="mirage_mlir.passes.emit.emit_linear:emit_broadcast",
+    layout=True,
+    per_element=True,
+    broadcasts=True,
 )
 
 
@@ -158,6 +177,7 @@ CONCAT = Kind(
     encode=_encode_concat,
     decoders={"concat": lambda e: ("concat", (int(e.literal(1)),), e.tensors(0))},
     emit="mirage_mlir.passes.emit.emit_linear:emit_concat",
+    layout=True,
 )
 
 
@@ -206,6 +226,8 @@ SLICE = Kind(
     encode=_encode_slice,
     decoders={"slice": _decode_slice},
     emit="mirage_mlir.passes.emit.emit_linear:emit_slice",
+    layout=True,
+    strided_load=True,
 )
 
 
@@ -230,6 +252,8 @@ CAST = Kind(
     encode=_encode_cast,
     decoders={"cast": lambda e: ("cast", (e.literal(1),), [e.eclass(0)])},
     emit="mirage_mlir.passes.emit.emit_elementwise:emit_cast",
+    layout=True,
+    per_element=True,
 )
 
 KINDS = (REDUCE, BROADCAST, CONCAT, SLICE, CAST)

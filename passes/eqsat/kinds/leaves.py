@@ -21,6 +21,7 @@ from mirage_mlir.passes.eqsat.kinds.kind import (
     EncodeContext,
     ENodeChildren,
     Kind,
+    Origin,
 )
 from mirage_mlir.passes.eqsat.type_rules import TensorType, check_leaf_type
 
@@ -31,24 +32,27 @@ def _leaf_type(attrs: tuple, operands: Sequence[TensorType], what: str) -> Tenso
     return TensorType(shape, dtype)
 
 
-def _encode_named(kind: str):
+def _encode_named(kind: str, with_operands: bool):
+    """The encoder of a named kind: `Tensor.<kind>(name)`, or `(name, operands)`."""
+
     def encode(node, terms: list, context: EncodeContext):
         from mirage_mlir.passes.eqsat.language import Tensor, args_term
 
         name = node.attrs[0]
         context.record_leaf(kind, name, node.type)
-        if kind == "opaque":
-            return Tensor.opaque(name, args_term(terms))
-        return Tensor.input(name) if kind == "input" else Tensor.constant(name)
+        constructor = getattr(Tensor, kind)
+        if with_operands:
+            return constructor(name, args_term(terms))
+        return constructor(name)
 
     return encode
 
 
-def _decode_named(kind: str):
+def _decode_named(kind: str, with_operands: bool):
     def decode(e: ENodeChildren) -> tuple[str, tuple, list[str]]:
         name = e.literal(0)
         ty = e.leaf_type(kind, name)
-        operands = e.tensors(1) if kind == "opaque" else []
+        operands = e.tensors(1) if with_operands else []
         return kind, (name, ty.shape, ty.dtype), operands
 
     return decode
@@ -75,7 +79,7 @@ def _decode_full(e: ENodeChildren) -> tuple[str, tuple, list[str]]:
     )
 
 
-def _argument_kind(name: str) -> Kind:
+def _argument_kind(name: str, origin: Origin) -> Kind:
     """A named tensor whose value is given, not computed: a function input or a weight."""
     return Kind(
         name=name,
@@ -85,13 +89,14 @@ def _argument_kind(name: str) -> Kind:
         ),
         semantics=None,
         work=_no_kernel,
-        encode=_encode_named(name),
-        decoders={name: _decode_named(name)},
+        encode=_encode_named(name, with_operands=False),
+        decoders={name: _decode_named(name, with_operands=False)},
+        origin=origin,
     )
 
 
-INPUT = _argument_kind("input")
-CONSTANT = _argument_kind("constant")
+INPUT = _argument_kind("input", Origin.ARGUMENT)
+CONSTANT = _argument_kind("constant", Origin.CONSTANT)
 
 FULL = Kind(
     name="full",
@@ -102,6 +107,7 @@ FULL = Kind(
     encode=_encode_full,
     decoders={"full": _decode_full},
     emit="mirage_mlir.passes.emit.emit_elementwise:emit_full",
+    origin=Origin.SPLAT,
 )
 
 OPAQUE = Kind(
@@ -114,8 +120,9 @@ OPAQUE = Kind(
     semantics=None,
     # Its arithmetic is unknown: it costs the bytes it moves.
     work=lambda attrs, operands, result: (0, "vector"),
-    encode=_encode_named("opaque"),
-    decoders={"opaque": _decode_named("opaque")},
+    encode=_encode_named("opaque", with_operands=True),
+    decoders={"opaque": _decode_named("opaque", with_operands=True)},
+    origin=Origin.OPAQUE,
 )
 
 KINDS = (INPUT, CONSTANT, FULL, OPAQUE)

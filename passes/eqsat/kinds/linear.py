@@ -70,6 +70,10 @@ MATMUL = Kind(
     encode=_encode_matmul,
     decoders={"matmul": lambda e: ("matmul", (), [e.eclass(0), e.eclass(1)])},
     emit="mirage_mlir.passes.emit.emit_linear:emit_matmul",
+    fusion_core="matmul",
+    contraction=True,
+    matrix_chain=True,
+    network="mirage_mlir.passes.eqsat.networks:view_of_matmul",
 )
 
 
@@ -115,6 +119,10 @@ TRANSPOSE = Kind(
         "mt": lambda e: ("mt", (), [e.eclass(0)]),
     },
     emit="mirage_mlir.passes.emit.emit_linear:emit_transpose",
+    layout=True,
+    strided_load=True,
+    permuted_store=True,
+    network="mirage_mlir.passes.eqsat.networks:view_of_transpose",
 )
 
 
@@ -151,6 +159,10 @@ RESHAPE = Kind(
     encode=_encode_reshape,
     decoders={"reshape": _decode_reshape},
     emit="mirage_mlir.passes.emit.emit_linear:emit_reshape",
+    layout=True,
+    view=True,
+    strided_load=True,
+    network="mirage_mlir.passes.eqsat.networks:view_of_reshape",
 )
 
 
@@ -169,6 +181,8 @@ SCALE = Kind(
     encode=_encode_scale,
     decoders={"scale": lambda e: ("scale", (float(e.literal(1)),), [e.eclass(0)])},
     emit="mirage_mlir.passes.emit.emit_elementwise:emit_scale",
+    per_element=True,
+    network="mirage_mlir.passes.eqsat.networks:view_of_scale",
 )
 
 
@@ -235,6 +249,8 @@ CONTRACT = Kind(
     encode=_encode_contract,
     decoders={"contract": _decode_contract, "einsum": _decode_einsum},
     emit="mirage_mlir.passes.emit.emit_linear:emit_contract",
+    contraction=True,
+    network="mirage_mlir.passes.eqsat.networks:view_of_contract",
 )
 
 KINDS = (MATMUL, TRANSPOSE, RESHAPE, SCALE, CONTRACT)

@@ -27,7 +27,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from mirage_mlir.interpreters import mirage_numpy as reference
-from mirage_mlir.passes.eqsat.kinds.kind import EncodeContext, ENodeChildren, Kind
+from mirage_mlir.passes.eqsat.kinds.kind import (
+    COLUMN,
+    ROW,
+    EncodeContext,
+    ENodeChildren,
+    Kind,
+)
 from mirage_mlir.passes.eqsat.type_rules import (
     GraphError,
     TensorType,
@@ -96,6 +102,7 @@ SOFTMAX = Kind(
     encode=_encode_softmax,
     decoders={"softmax": lambda e: ("softmax", (int(e.literal(1)),), [e.eclass(0)])},
     emit="mirage_mlir.passes.emit.emit_nn:emit_softmax",
+    reduces=lambda attrs, rank: ROW if attrs[0] % max(rank, 1) == rank - 1 else None,
 )
 
 
@@ -176,6 +183,7 @@ ATTENTION = Kind(
     encode=_encode_attention,
     decoders={"attention": _decode_attention, "attention_masked": _decode_attention},
     emit="mirage_mlir.passes.emit.emit_nn:emit_attention",
+    fusion_core="attention",
 )
 
 
@@ -241,6 +249,7 @@ RMS_NORM = Kind(
     encode=_norm_encoder("rms_norm"),
     decoders={"rms_norm": _norm_decoder("rms_norm")},
     emit="mirage_mlir.passes.emit.emit_nn:emit_rms_norm",
+    reduces=lambda attrs, rank: ROW,
 )
 
 LAYER_NORM = Kind(
@@ -252,6 +261,7 @@ LAYER_NORM = Kind(
     encode=_norm_encoder("layer_norm"),
     decoders={"layer_norm": _norm_decoder("layer_norm")},
     emit="mirage_mlir.passes.emit.emit_nn:emit_layer_norm",
+    reduces=lambda attrs, rank: ROW,
 )
 
 BATCH_NORM = Kind(
@@ -263,6 +273,7 @@ BATCH_NORM = Kind(
     encode=_norm_encoder("batch_norm"),
     decoders={"batch_norm": _norm_decoder("batch_norm")},
     emit="mirage_mlir.passes.emit.emit_nn:emit_batch_norm",
+    reduces=lambda attrs, rank: COLUMN,
 )
 
 KINDS = (SOFTMAX, ATTENTION, RMS_NORM, LAYER_NORM, BATCH_NORM)

@@ -13,10 +13,25 @@ import pytest
 from mirage_mlir.passes.eqsat import graph as g
 from mirage_mlir.passes.eqsat.cost import node_work
 from mirage_mlir.passes.eqsat.evaluate import evaluate, random_values
-from mirage_mlir.passes.eqsat.kinds import DECODERS, KINDS, STRUCTURED_KINDS, kind_named
+from mirage_mlir.passes.eqsat import kinds as registry
+from mirage_mlir.passes.eqsat.fusion_templates import TEMPLATES
+from mirage_mlir.passes.eqsat.kinds import (
+    COLUMN,
+    DECODERS,
+    KINDS,
+    ROW,
+    STRUCTURED_KINDS,
+    Origin,
+    kind_named,
+)
 from mirage_mlir.passes.eqsat.language import encode
 from mirage_mlir.passes.eqsat.language_nn import causal_mask_leaf
-from mirage_mlir.passes.eqsat.serialized import export_json, infer_types, read_egraph
+from mirage_mlir.passes.eqsat.serialized import (
+    ENODE_FORMS,
+    export_json,
+    infer_types,
+    read_egraph,
+)
 from mirage_mlir.passes.eqsat.type_rules import GraphError
 
 x = g.Input("x", (2, 4, 8), "f32")
@@ -101,3 +116,51 @@ def test_encoding_and_decoding_are_inverse(name: str) -> None:
 def test_every_decoder_belongs_to_one_kind() -> None:
     owners = [c for kind in KINDS.values() for c in kind.decoders]
     assert sorted(owners) == sorted(DECODERS)
+
+
+def test_the_families_are_those_the_records_declare() -> None:
+    # The families the stages read, derived from the records' fields in one place.
+    assert registry.FREE_KINDS == {"input", "constant", "full"}
+    assert registry.COMPILE_TIME_KINDS == {"constant", "full"}
+    assert registry.LAYOUT_KINDS == {
+        "concat",
+        "transpose",
+        "reshape",
+        "slice",
+        "broadcast",
+        "cast",
+    }
+    assert registry.VIEW_KINDS == {"reshape"}
+    assert registry.PER_ELEMENT_KINDS == {"elementwise", "scale", "cast", "broadcast"}
+    assert registry.STRIDED_LOAD_KINDS == {"transpose", "slice", "reshape"}
+    origins = {name: kind.origin for name, kind in KINDS.items()}
+    assert origins.pop("input") is Origin.ARGUMENT
+    assert origins.pop("constant") is Origin.CONSTANT
+    assert origins.pop("full") is Origin.SPLAT
+    assert origins.pop("opaque") is Origin.OPAQUE
+    assert set(origins.values()) == {Origin.COMPUTED}
+    assert {k.name for k in KINDS.values() if k.contraction} == {"matmul", "contract"}
+    assert {k.name for k in KINDS.values() if k.matrix_chain} == {"matmul"}
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_the_family_fields_are_consistent(name: str) -> None:
+    kind = KINDS[name]
+    # A view moves no data; a computed kind has semantics, a given one none.
+    assert not kind.view or kind.layout
+    assert (kind.semantics is None) == (
+        kind.origin in (Origin.ARGUMENT, Origin.CONSTANT, Origin.OPAQUE)
+    )
+    assert kind.fusion_core is None or kind.fusion_core in TEMPLATES
+    assert not kind.matrix_chain or kind.contraction
+    if kind.network is not None:
+        assert callable(kind.network_view())
+    if kind.reduces is not None and name in SAMPLES:
+        node = SAMPLES[name]
+        rank = len(node.operands[0].shape)
+        assert kind.reduces(node.attrs, rank) in (ROW, COLUMN, None)
+
+
+def test_every_enode_form_stands_for_a_kind() -> None:
+    assert {form.kind for form in ENODE_FORMS.values()} <= set(KINDS)
+    assert not set(ENODE_FORMS) & set(KINDS)
