@@ -26,6 +26,10 @@ reaches only through two levels of imports is not part of its fingerprint;
 changing it and recompiling in place reuses the artifact of the old code
 until the cache directory is cleared.
 
+A third, `regions/<key>.pickle`, holds the optimiser's results for regions of models
+(passes/eqsat/regions.py): a new model whose layers match a layer compiled before is not
+searched again.
+
 Writes go to a temporary name first and are renamed into place, so readers
 never see half an entry.
 """

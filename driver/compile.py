@@ -133,7 +133,8 @@ def compile(  # noqa: A001 - the public name the design card gives it
     started = time.perf_counter()
     from mirage_mlir.driver.optimize import optimize
 
-    optimized = optimize(mlir_text, target=target, **limits)
+    regions = str(cache.directory / "regions") if cache is not None else None
+    optimized = optimize(mlir_text, target=target, region_cache=regions, **limits)
     stages["optimize"] = time.perf_counter() - started
     for entry in optimized.report.get("functions", []):
         _progress(verbose, f"optimize @{entry.get('name')}: {entry.get('enodes')} e-nodes, "

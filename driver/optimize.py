@@ -10,7 +10,8 @@ cost_before_s, cost_after_s, flops_before, flops_after, bytes_before, bytes_afte
 kernels_before (compute ops of the input), kernels_after, eclasses, enodes, iterations,
 saturated, stop_reason, programs (the number of equivalent programs the e-graph holds, None
 when it is cyclic), extraction ("greedy" or "ilp"), extraction_optimal, ilp_status,
-kept_input (nothing cheaper was found: the function is unchanged), opaque_ops, and seconds
+kept_input (nothing cheaper was found: the function is unchanged), opaque_ops, regions
+(regions, distinct, searched, cache_hits: see passes/eqsat/regions.py), and seconds
 per stage (recognize, saturate, extract, emit); with verify, also verified,
 max_abs_error per output (against the original evaluated in float64), verify_reference,
 original_overflowed, verify_outputs and verify_note (passes/emit/verify.py).
@@ -44,6 +45,7 @@ def optimize(
     target: str = "h100",
     verify: bool = False,
     source_name: str = "<string>",
+    region_cache: str | None = None,
     **limits: Any,
 ) -> OptimizeResult:
     """Run `eqsat-optimize` on a module given as text.
@@ -52,7 +54,10 @@ def optimize(
     (the pass's options of the same names). Each function's report gives, besides costs,
     FLOPs, bytes and kernels, the e-graph's size, `stop_reason`, the peak memory growth
     `memory_mb`, the optional stages the time limit left out (`skipped`) and why a function was
-    rewritten (`rewrite_reason`) or skipped (`skipped_functions`). Raises
+    rewritten (`rewrite_reason`) or skipped (`skipped_functions`), and how a large function
+    was cut into regions (`regions`: regions, distinct, searched, cache_hits).
+    `region_cache` is a directory keeping region results between runs
+    (passes/eqsat/regions.py). Raises
     MlirError (located) for text that does not parse and OptimizeError naming the function
     for a failure inside the pass (including a failed `verify`).
     """
@@ -66,7 +71,9 @@ def optimize(
         raise TypeError(
             f"optimize() got unknown limits {', '.join(unknown)}; known: {', '.join(LIMIT_OPTIONS)}"
         )
-    options = EqsatOptimize(target=target, verify=verify, **limits)
+    options = EqsatOptimize(
+        target=target, verify=verify, region_cache=region_cache or "", **limits
+    )
     module = parse_mlir(mlir_text, source_name)
     try:
         report = optimize_module(module, options)

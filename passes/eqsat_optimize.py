@@ -32,7 +32,10 @@ than the original against float64; see `mirage_mlir.passes.emit.verify`), max_it
 of each function: encoding, saturation, export, extraction and kernel formation; see
 `mirage_mlir.passes.eqsat.budget`), max_memory_mb (growth of the resident set during
 saturation, with the predicted memory of the export, in MiB), ilp (exact extraction where the
-e-graph is small enough). The report says which limit stopped each function (`stop_reason`),
+e-graph is small enough), region_cache (a directory keeping the results of regions between
+runs). A large function is optimised by regions (passes/eqsat/regions.py): cut where little
+crosses, each distinct region searched once; the report's `regions` says how many regions,
+how many distinct, how many searched and how many found in the cache. The report says which limit stopped each function (`stop_reason`),
 the peak memory growth (`memory_mb`) and the stages the time limit left out (`skipped`);
 `rewrite_reason` is "lower cost", "fewer kernels at equal cost" or "numerical stability" for a
 rewritten function and null for one kept as it was (whose figures after equal its figures
@@ -67,6 +70,7 @@ class EqsatOptimize(ModulePass):
     timeout: float | int = 10.0
     max_memory_mb: float | int = 2048.0
     ilp: bool = True
+    region_cache: str = ""
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
         optimize_module(op, self)
@@ -74,7 +78,8 @@ class EqsatOptimize(ModulePass):
 
 def optimize_module(module: builtin.ModuleOp, options: EqsatOptimize) -> dict[str, Any]:
     """Optimise every function of `module` in place; return the report (also written to
-    `options.report` when set). Raises DiagnosticException naming the function at fault."""
+    `options.report` when set). Raises DiagnosticException naming the function at fault.
+    """
     from mirage_mlir.passes.eqsat.cost import get_target
 
     try:
@@ -120,7 +125,9 @@ def skip_reason(fn: func.FuncOp) -> str | None:
     """
     if len(fn.body.blocks) > 1:
         return "has several blocks (control flow between blocks)"
-    if not any(isinstance(t, builtin.TensorType) for t in fn.function_type.outputs.data):
+    if not any(
+        isinstance(t, builtin.TensorType) for t in fn.function_type.outputs.data
+    ):
         return "returns no tensor"
     return None
 
@@ -131,10 +138,12 @@ def _module_text(module: builtin.ModuleOp) -> str:
     return print_mlir(module)
 
 
-def _optimize_function(fn: func.FuncOp, target: str, options: EqsatOptimize) -> dict[str, Any]:
+def _optimize_function(
+    fn: func.FuncOp, target: str, options: EqsatOptimize
+) -> dict[str, Any]:
     from mirage_mlir.passes.emit import EmitError, emit_function
     from mirage_mlir.passes.eqsat.graph import GraphError
-    from mirage_mlir.passes.eqsat.optimize import optimize_graph
+    from mirage_mlir.passes.eqsat.regions import optimize_by_regions
     from mirage_mlir.passes.eqsat.saturate import Limits
     from mirage_mlir.passes.recognize import RecognitionError, recognize_function
 
@@ -155,7 +164,9 @@ def _optimize_function(fn: func.FuncOp, target: str, options: EqsatOptimize) -> 
         recognized = recognize_function(fn)
         recognize_s = time.perf_counter() - clock
         stage = "optimisation"
-        result = optimize_graph(recognized.graph, target, limits)
+        result, regions = optimize_by_regions(
+            recognized.graph, target, limits, cache=_region_cache(options)
+        )
         clock = time.perf_counter()
         stage = "re-emission"
         reason = rewrite_reason(recognized, result)
@@ -166,12 +177,30 @@ def _optimize_function(fn: func.FuncOp, target: str, options: EqsatOptimize) -> 
             emit_function(recognized, result.graph, kernels)
         emit_s = time.perf_counter() - clock
     except DiagnosticException as error:
-        raise DiagnosticException(f"eqsat-optimize: @{name}: {stage} failed: {error}") from None
+        raise DiagnosticException(
+            f"eqsat-optimize: @{name}: {stage} failed: {error}"
+        ) from None
     except (EmitError, GraphError, RecognitionError, ValueError) as error:
-        raise DiagnosticException(f"eqsat-optimize: @{name}: {stage} failed: {error}") from None
+        raise DiagnosticException(
+            f"eqsat-optimize: @{name}: {stage} failed: {error}"
+        ) from None
     entry = function_report(name, recognized, result, recognize_s, emit_s, kernels)
     entry["rewrite_reason"] = reason
+    entry["regions"] = {
+        "regions": regions.regions,
+        "distinct": regions.distinct,
+        "searched": regions.searched,
+        "cache_hits": regions.cache_hits,
+    }
     return entry
+
+
+def _region_cache(options: EqsatOptimize) -> Any:
+    """The cache of region results for one run of the pass (on disk under
+    `options.region_cache` when set)."""
+    from mirage_mlir.passes.eqsat.regions import RegionCache
+
+    return RegionCache(options.region_cache or None)
 
 
 #: Relative difference below which two costs are the same (they are sums of floats).
@@ -195,7 +224,9 @@ def rewrite_reason(recognized: Any, result: Any) -> str | None:
         return None
     before, after = result.cost_before, result.cost_after
     margin = _SAME_COST * max(abs(before), abs(after))
-    kernels_after = len(result.kernels) if result.kernels is not None else result.kernels_after
+    kernels_after = (
+        len(result.kernels) if result.kernels is not None else result.kernels_after
+    )
     if after < before - margin:
         return "lower cost"
     if after <= before + margin and kernels_after < recognized.compute_ops:
@@ -224,7 +255,12 @@ def _kept(recognized: Any, result: Any) -> Any:
 
 
 def function_report(
-    name: str, recognized: Any, result: Any, recognize_s: float, emit_s: float, kernels: Any
+    name: str,
+    recognized: Any,
+    result: Any,
+    recognize_s: float,
+    emit_s: float,
+    kernels: Any,
 ) -> dict[str, Any]:
     """The report entry of one function (see the module docstring of driver/optimize.py)."""
     seconds = result.seconds
@@ -265,7 +301,9 @@ def function_report(
     }
 
 
-def _verify(original_text: str, module: builtin.ModuleOp, entries: list[dict[str, Any]]) -> None:
+def _verify(
+    original_text: str, module: builtin.ModuleOp, entries: list[dict[str, Any]]
+) -> None:
     """Judge each rewritten function and the original against the original's float64 twin
     (passes/emit/verify.py) and record the outcome in its report entry."""
     from mirage_mlir.passes.emit.verify import VerificationError, verify_function
@@ -299,5 +337,7 @@ def _verify(original_text: str, module: builtin.ModuleOp, entries: list[dict[str
 def _tensor_results(module: builtin.ModuleOp, name: str) -> int:
     for op in module.walk():
         if isinstance(op, func.FuncOp) and op.sym_name.data == name:
-            return sum(isinstance(t, builtin.TensorType) for t in op.function_type.outputs.data)
+            return sum(
+                isinstance(t, builtin.TensorType) for t in op.function_type.outputs.data
+            )
     return 0

@@ -1,0 +1,124 @@
+"""Whole models by regions: cuts where little crosses, identical layers searched once, results
+cached on disk, the stitched program equal to the input."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mirage_mlir.passes.eqsat.evaluate import evaluate, random_values
+from mirage_mlir.passes.eqsat.graph import (
+    Constant,
+    Full,
+    Graph,
+    Input,
+    elementwise,
+    reduce,
+    softmax,
+    tanh,
+)
+from mirage_mlir.passes.eqsat.regions import (
+    MIN_REGION,
+    RegionCache,
+    canonical_region,
+    cut_widths,
+    optimize_by_regions,
+    partition,
+)
+from mirage_mlir.passes.eqsat.saturate import Limits
+
+WIDTH = 32
+
+
+def block(x, layer: int):
+    """A pre-norm residual block: RMS statistics, a gated MLP, softmax scores, residual."""
+    w1 = Constant(f"l{layer}.w1", (WIDTH, WIDTH))
+    w2 = Constant(f"l{layer}.w2", (WIDTH, WIDTH))
+    w3 = Constant(f"l{layer}.w3", (WIDTH, WIDTH))
+    g = Constant(f"l{layer}.g", (WIDTH,))
+    square = elementwise("mul", x, x)
+    mean = elementwise("div", reduce(square, "sum", (1,), True), Full(float(WIDTH)))
+    norm = elementwise("mul", x, elementwise("rsqrt", elementwise("add", mean, Full(1e-6))))
+    h = elementwise("mul", norm, g)
+    for _ in range(3):
+        h = tanh(h @ w1) * (h @ w2)
+        h = softmax(h @ w3) + elementwise("mul", h, Full(0.5))
+    return x + h @ w1
+
+
+def deep(layers: int) -> Graph:
+    x = Input("x", (8, WIDTH))
+    y = x
+    for layer in range(layers):
+        y = block(y, layer)
+    return Graph.of(y)
+
+
+def assert_same_values(before: Graph, after: Graph) -> None:
+    values = random_values(before, seed=3)
+    for a, b in zip(
+        evaluate(before, values, precision="f64"), evaluate(after, values, precision="f64")
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_cuts_fall_between_the_layers_and_far_apart():
+    graph = deep(6)
+    widths = cut_widths(graph)
+    regions = partition(graph)
+    assert len(regions) >= 6
+    assert all(len(r.nodes) >= MIN_REGION // 2 for r in regions)
+    # Every region hands the next one only the residual stream.
+    assert all(len(r.outputs) == 1 for r in regions)
+    assert min(widths) == 1
+    # Regions cover the compute nodes once each, in order.
+    covered = [id(n) for r in regions for n in r.nodes]
+    assert covered == [id(n) for n in graph.nodes() if n.operands]
+
+
+def test_identical_layers_have_one_canonical_form_weights_aside():
+    regions = partition(deep(6))
+    texts = [canonical_region(r).text for r in regions]
+    # The layers in the middle are the same computation on different weights.
+    assert len(set(texts[1:-1])) == 1
+    assert "l2.w1" not in texts[2] and "w0" in texts[2]
+
+
+def test_optimising_by_regions_searches_each_distinct_region_once_and_keeps_values():
+    graph = deep(6)
+    result, stats = optimize_by_regions(graph, "h100", Limits(seconds=20))
+    assert stats.regions == len(partition(graph))
+    assert stats.distinct < stats.regions
+    assert stats.searched == stats.distinct and stats.cache_hits == 0
+    assert result.cost_after <= result.cost_before
+    assert result.kernels is not None
+    # Every compute node of the result is in exactly one kernel or is free.
+    assert_same_values(graph, result.graph)
+
+
+def test_region_results_are_cached_on_disk(tmp_path):
+    graph = deep(4)
+    first, stats = optimize_by_regions(graph, "h100", Limits(), cache=RegionCache(tmp_path))
+    assert stats.searched == stats.distinct
+    assert list(tmp_path.glob("*.pickle"))
+    again, stats = optimize_by_regions(graph, "h100", Limits(), cache=RegionCache(tmp_path))
+    assert stats.searched == 0 and stats.cache_hits == stats.distinct
+    assert str(again.graph) == str(first.graph)
+    assert_same_values(graph, again.graph)
+
+
+def test_an_unreadable_cache_entry_is_searched_again(tmp_path):
+    graph = deep(4)
+    optimize_by_regions(graph, "h100", Limits(), cache=RegionCache(tmp_path))
+    for entry in tmp_path.glob("*.pickle"):
+        entry.write_bytes(b"not a pickle")
+    result, stats = optimize_by_regions(graph, "h100", Limits(), cache=RegionCache(tmp_path))
+    assert stats.searched == stats.distinct
+    assert_same_values(graph, result.graph)
+
+
+def test_small_graphs_are_searched_whole():
+    graph = deep(1)
+    assert len(partition(graph)) == 1
+    result, stats = optimize_by_regions(graph, "h100", Limits())
+    assert (stats.regions, stats.searched) == (1, 1)
+    assert_same_values(graph, result.graph)
