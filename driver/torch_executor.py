@@ -349,7 +349,7 @@ def _broadcast(op: Any, constants: dict) -> tuple[Callable, list]:
     added = list(op.dimensions.get_values())
     shape = _shape(op.results[0])
     view = [1 if d in added else n for d, n in enumerate(shape)]
-    return (lambda x: (x.reshape(view).expand(shape),)), [op.inputs[0]]
+    return (lambda x: (x.reshape(view).expand(shape),)), [op.input]
 
 
 def _structured(op: Any) -> tuple[Callable, list]:

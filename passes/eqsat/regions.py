@@ -405,10 +405,37 @@ def optimize_by_regions(
     return _stitch(graph, regions, canonicals, texts, results), stats
 
 
+def _unclaimed(kernels: Sequence, claimed: set[int]) -> list:
+    """`kernels` without the leaves (ops without operands, such as an opaque op making a
+    tensor) that a kernel of an earlier region already computes: those become inputs.
+    Each region made its own copy of a leaf it reads, so two regions' kernels may both hold
+    the one op; it must be computed once."""
+    from mirage_mlir.passes.eqsat.fusion import Kernel
+
+    out = []
+    for kernel in kernels:
+        nodes = tuple(n for n in kernel.nodes if n.operands or id(n) not in claimed)
+        if len(nodes) != len(kernel.nodes):
+            inside = {id(n) for n in nodes}
+            inputs: dict[int, Node] = {}
+            for n in nodes:
+                for o in n.operands:
+                    if id(o) not in inside:
+                        inputs.setdefault(id(o), o)
+            if not nodes:
+                continue
+            outputs = tuple(n for n in kernel.outputs if id(n) in inside)
+            kernel = Kernel(kernel.template, nodes, tuple(inputs.values()), outputs)
+        claimed.update(id(n) for n in kernel.nodes)
+        out.append(kernel)
+    return out
+
+
 def _stitch(graph, regions, canonicals, texts, results):
     """One OptimizationResult for the whole graph from its regions' results."""
     replaced: dict[int, Node] = {}
     kernels: list | None = []
+    claimed: set[int] = set()
     for region, canonical, text in zip(regions, canonicals, texts):
         result = results[text]
         # The region's leaves that earlier regions computed are their new values.
@@ -422,7 +449,7 @@ def _stitch(graph, regions, canonicals, texts, results):
         if region_kernels is None or kernels is None:
             kernels = None
         else:
-            kernels.extend(region_kernels)
+            kernels.extend(_unclaimed(region_kernels, claimed))
     new_graph = Graph(
         graph.inputs, tuple(replaced.get(id(o), o) for o in graph.outputs)
     )

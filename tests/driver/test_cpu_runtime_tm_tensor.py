@@ -1,6 +1,6 @@
 """What decoders import to beside linalg, run by the CPU runtime: torch-mlir's scans
-(cumsum, as Hugging Face computes position ids) and sorts, `tensor.concat`, and generics
-that yield a value of the enclosing function."""
+(cumsum, as Hugging Face computes position ids) and sorts, `tensor.concat`, generics
+that yield a value of the enclosing function, and `linalg.broadcast`."""
 
 from __future__ import annotations
 
@@ -83,3 +83,16 @@ func.func @main(%x: tensor<4xf32>) -> tensor<4xf32> {
         TorchExecutorError, match="tm_tensor.scan combining by arith.subf"
     ):
         TorchProgram.from_text(text)
+
+
+def test_linalg_broadcast() -> None:
+    text = """
+func.func @main(%x: tensor<3xf32>) -> tensor<2x3x4xf32> {
+  %e = tensor.empty() : tensor<2x3x4xf32>
+  %b = linalg.broadcast ins(%x : tensor<3xf32>) outs(%e : tensor<2x3x4xf32>) dimensions = [0, 2]
+  return %b : tensor<2x3x4xf32>
+}
+"""
+    x = torch.randn(3)
+    (got,) = TorchProgram.from_text(text)(x)
+    torch.testing.assert_close(got, x.reshape(1, 3, 1).expand(2, 3, 4))

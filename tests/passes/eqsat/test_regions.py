@@ -11,6 +11,7 @@ from mirage_mlir.passes.eqsat.graph import (
     Full,
     Graph,
     Input,
+    Opaque,
     elementwise,
     reduce,
     softmax,
@@ -37,7 +38,9 @@ def block(x, layer: int):
     g = Constant(f"l{layer}.g", (WIDTH,))
     square = elementwise("mul", x, x)
     mean = elementwise("div", reduce(square, "sum", (1,), True), Full(float(WIDTH)))
-    norm = elementwise("mul", x, elementwise("rsqrt", elementwise("add", mean, Full(1e-6))))
+    norm = elementwise(
+        "mul", x, elementwise("rsqrt", elementwise("add", mean, Full(1e-6)))
+    )
     h = elementwise("mul", norm, g)
     for _ in range(3):
         h = tanh(h @ w1) * (h @ w2)
@@ -56,7 +59,8 @@ def deep(layers: int) -> Graph:
 def assert_same_values(before: Graph, after: Graph) -> None:
     values = random_values(before, seed=3)
     for a, b in zip(
-        evaluate(before, values, precision="f64"), evaluate(after, values, precision="f64")
+        evaluate(before, values, precision="f64"),
+        evaluate(after, values, precision="f64"),
     ):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
 
@@ -97,10 +101,14 @@ def test_optimising_by_regions_searches_each_distinct_region_once_and_keeps_valu
 
 def test_region_results_are_cached_on_disk(tmp_path):
     graph = deep(4)
-    first, stats = optimize_by_regions(graph, "h100", Limits(), cache=RegionCache(tmp_path))
+    first, stats = optimize_by_regions(
+        graph, "h100", Limits(), cache=RegionCache(tmp_path)
+    )
     assert stats.searched == stats.distinct
     assert list(tmp_path.glob("*.pickle"))
-    again, stats = optimize_by_regions(graph, "h100", Limits(), cache=RegionCache(tmp_path))
+    again, stats = optimize_by_regions(
+        graph, "h100", Limits(), cache=RegionCache(tmp_path)
+    )
     assert stats.searched == 0 and stats.cache_hits == stats.distinct
     assert str(again.graph) == str(first.graph)
     assert_same_values(graph, again.graph)
@@ -111,7 +119,9 @@ def test_an_unreadable_cache_entry_is_searched_again(tmp_path):
     optimize_by_regions(graph, "h100", Limits(), cache=RegionCache(tmp_path))
     for entry in tmp_path.glob("*.pickle"):
         entry.write_bytes(b"not a pickle")
-    result, stats = optimize_by_regions(graph, "h100", Limits(), cache=RegionCache(tmp_path))
+    result, stats = optimize_by_regions(
+        graph, "h100", Limits(), cache=RegionCache(tmp_path)
+    )
     assert stats.searched == stats.distinct
     assert_same_values(graph, result.graph)
 
@@ -122,3 +132,30 @@ def test_small_graphs_are_searched_whole():
     result, stats = optimize_by_regions(graph, "h100", Limits())
     assert (stats.regions, stats.searched) == (1, 1)
     assert_same_values(graph, result.graph)
+
+
+def test_an_op_every_region_reads_is_computed_by_one_kernel():
+    # An opaque op without operands (torch-mlir's stacked expert weights, for instance) read
+    # by every layer: each region copies it as a leaf, and the stitched kernels hold it once.
+    shared = Opaque("make_table", (), (8, WIDTH), "f32")
+    x = Input("x", (8, WIDTH))
+    y = x
+    for layer in range(4):
+        y = block(elementwise("add", y, shared), layer)
+    graph = Graph.of(y)
+    result, stats = optimize_by_regions(graph, "h100", Limits())
+    assert stats.regions > 1 and result.kernels is not None
+    members = [id(n) for k in result.kernels for n in k.nodes]
+    assert len(members) == len(set(members))
+    for kernel in result.kernels:
+        inside = {id(n) for n in kernel.nodes}
+        assert all(id(o) in inside for o in kernel.outputs)
+        assert not any(id(i) in inside for i in kernel.inputs)
+    table = np.random.default_rng(0).standard_normal((8, WIDTH))
+    values = random_values(graph, seed=3)
+    opaque = {"make_table": lambda: table}
+    for a, b in zip(
+        evaluate(graph, values, opaque, precision="f64"),
+        evaluate(result.graph, values, opaque, precision="f64"),
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
