@@ -83,6 +83,7 @@ def compile(  # noqa: A001 - the public name the design card gives it
     cache_dir: str | os.PathLike | None = None,
     use_cache: bool = True,
     verbose: bool | None = None,
+    cpu_codegen: str = "aten",
     **limits: Any,
 ) -> "CompiledModule":
     """Compile `model` for inputs shaped like `example_inputs` (see the module docstring).
@@ -93,12 +94,23 @@ def compile(  # noqa: A001 - the public name the design card gives it
     interpreter where the whole plan lowers.  The cache lives in `cache_dir`
     (default `$MIRAGE_CACHE_DIR` or ~/.cache/mirage-mlir); `use_cache=False`
     bypasses it.  Progress goes to stderr with `verbose=True` or MIRAGE_VERBOSE=1.
+    `cpu_codegen` says what runs the CPU runtime's traced graph (driver/torch_graph.py):
+    "aten" (its aten ops, the default) or "inductor" (torch.compile's CPU code generation:
+    faster calls, tens of seconds more to compile the first time).
     """
+    from mirage_mlir.driver.torch_graph import CODEGENS
+
+    if cpu_codegen not in CODEGENS:
+        raise CompileError(
+            f"cpu_codegen={cpu_codegen!r}: expected one of {', '.join(CODEGENS)}"
+        )
     from mirage_mlir.driver.cache import CompileCache, artifact_key, model_fingerprint
 
     verbose = _verbose(verbose)
     target = _resolve_target(target)
     options = {"interpret": interpret, **limits}
+    if cpu_codegen != "aten":
+        options["cpu_codegen"] = cpu_codegen
     # The interpreted plan is not part of a saved artifact, so it is never cached.
     cache = CompileCache(cache_dir) if use_cache and not interpret else None
     fingerprint = None
@@ -108,6 +120,7 @@ def compile(  # noqa: A001 - the public name the design card gives it
         entry = cache.lookup_model(fingerprint) if fingerprint is not None else None
         compiled = _load_cached(cache, entry, model, verbose)
         if compiled is not None:
+            compiled.program.codegen = cpu_codegen
             compiled.report["stages"] = {"load": time.perf_counter() - started}
             return compiled
     stages: dict[str, float] = {}
@@ -125,6 +138,7 @@ def compile(  # noqa: A001 - the public name the design card gives it
         entry = (folder, signature) if folder is not None else None
         compiled = _load_cached(cache, entry, model, verbose)
         if compiled is not None:
+            compiled.program.codegen = cpu_codegen
             cache.map_model(fingerprint, key, signature)
             compiled.report["stages"] = {"import": stages["import"],
                                          "load": time.perf_counter() - started}
@@ -154,6 +168,7 @@ def compile(  # noqa: A001 - the public name the design card gives it
         mlir=optimized.mlir, signature=signature, report=report, kernels=kernels,
         model=model, lowered=lowered if interpret else None, launch_plan=launch_plan,
     )
+    compiled.program.codegen = cpu_codegen
     if cache is not None:
         key = artifact_key(mlir_text, target, options)
         cache.store(key, fingerprint, lambda folder: compiled.save(folder, snapshot=True),

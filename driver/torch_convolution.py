@@ -68,6 +68,15 @@ def assert_function(op: Operation) -> Callable[[Any], tuple]:
     where = _where(op)
 
     def check(condition: Any) -> tuple:
+        from mirage_mlir.driver.torch_graph import tracing
+
+        if tracing():
+            import torch
+
+            # Recorded in the traced graph (the form with a message, which graph passes
+            # keep), so the graph fails where this check fails.
+            torch._assert_async(condition.all(), f"cf.assert failed: {message}")
+            return ()
         if not bool(condition.all()):
             failed = int((~condition.bool()).sum()) if condition.dim() else 1
             raise RuntimeAssertionError(

@@ -190,6 +190,13 @@ class TorchProgram:
         self.input_types = [a.type for a in op.body.block.args]
         self.output_types = list(op.function_type.outputs.data)
         self.block = BlockProgram(op.body.block, pinned=pinned, resources=resources)
+        #: The steps traced into one aten graph on the first call (None until then, or when
+        #: they cannot be traced: see `_run`).
+        self.graph: Any = None
+        self._untraceable = False
+        #: What runs the traced graph: "aten" or "inductor" (torch_graph.CODEGENS); set
+        #: before the first call.
+        self.codegen = "aten"
 
     @classmethod
     def from_text(
@@ -212,8 +219,30 @@ class TorchProgram:
             torch.as_tensor(t).to(torch_dtype(ty)) for t, ty in zip(tensors, self.input_types)
         ]
         with torch.no_grad():
-            outs = self.block.run(arguments)
+            outs = self._run(arguments)
         return [o.contiguous() if o.is_contiguous() is False else o for o in outs]
+
+    def _run(self, arguments: list[Any]) -> list[Any]:
+        """The steps as one traced graph (built on the first call), else one by one.
+
+        The first call traces the steps into an aten graph (`torch_graph.trace_steps`) and
+        keeps it when it computes exactly what the steps compute on that call; a program
+        whose constants may change between calls (`pinned`) or that cannot be traced runs
+        step by step. When the graph fails (a `cf.assert` whose condition does not hold), the
+        steps run again to raise the precise error.
+        """
+        from mirage_mlir.driver.torch_graph import trace_steps
+
+        if self.graph is None and not self.block.parameters and not self._untraceable:
+            self.graph, outs = trace_steps(self.block.run, arguments, self.codegen)
+            self._untraceable = self.graph is None
+            return outs
+        if self.graph is not None:
+            try:
+                return list(self.graph(*arguments))
+            except RuntimeError:
+                pass
+        return self.block.run(arguments)
 
 
 # ---------------------------------------------------------------------------------------------

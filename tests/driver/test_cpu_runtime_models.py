@@ -168,6 +168,25 @@ def test_failed_bounds_check_names_the_assert(tmp_path) -> None:
     compiled(ids)
 
 
+def test_bounds_checks_hold_in_the_traced_graph(tmp_path) -> None:
+    """After a first good call the steps run as one traced aten graph; its checks still fail
+    on bad indices (negative ones included, which indexing alone would wrap around)."""
+    model = EmbeddingClassifier()
+    compiled = _compile(model, (torch.randint(0, 50, (2, 5)),), tmp_path)
+    ids = torch.randint(0, 50, (2, 5))
+    with torch.no_grad():
+        expected = model(ids)
+    torch.testing.assert_close(compiled(ids), expected)
+    assert compiled.program.graph is not None
+    torch.testing.assert_close(compiled(ids), expected)
+    ids[0, 0] = -1
+    with pytest.raises(TorchExecutorError, match="index must be larger or equal to 0"):
+        compiled(ids)
+    ids[0, 0] = 50
+    with pytest.raises(RuntimeAssertionError, match="index must be smaller than dim size"):
+        compiled(ids)
+
+
 def test_new_convolution_ops_print_back_unchanged() -> None:
     text = """func.func @f(%x: tensor<1x4x12x12xf32>, %w: tensor<4x3x3xf32>,
     %b: tensor<1x4x10x10xf32>, %x1: tensor<1x4x10xf32>, %w1: tensor<2x4x3xf32>,
