@@ -37,7 +37,8 @@ runs). A large function is optimised by regions (passes/eqsat/regions.py): cut w
 crosses, each distinct region searched once; the report's `regions` says how many regions,
 how many distinct, how many searched and how many found in the cache. The report says which limit stopped each function (`stop_reason`),
 the peak memory growth (`memory_mb`) and the stages the time limit left out (`skipped`);
-`rewrite_reason` is "lower cost", "fewer kernels at equal cost" or "numerical stability" for a
+`rewrite_reason` is "lower cost", "fewer kernels at equal cost", "numerical stability" or
+"fused input" (the input graph itself, emitted as its fused kernels, costs less) for a
 rewritten function and null for one kept as it was (whose figures after equal its figures
 before).
 """
@@ -46,7 +47,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from xdsl.context import Context
@@ -172,6 +173,9 @@ def _optimize_function(
         reason = rewrite_reason(recognized, result)
         if reason is None:
             result = _kept(recognized, result)
+        elif result.kept_input:
+            # The input graph, emitted as its fused kernels: no longer the text as it was.
+            result = replace(result, kept_input=False)
         kernels = result.kernels
         if reason is not None:
             emit_function(recognized, result.graph, kernels)
@@ -220,10 +224,14 @@ def rewrite_reason(recognized: Any, result: Any) -> str | None:
     """
     from mirage_mlir.passes.eqsat.fusion_choice import unstable_exps
 
-    if result.kept_input:
-        return None
     before, after = result.cost_before, result.cost_after
     margin = _SAME_COST * max(abs(before), abs(after))
+    if result.kept_input:
+        # The input itself, run as fused kernels, is a rewrite when that costs less than the
+        # input op by op.
+        if result.kernels is not None and after < before - margin:
+            return "fused input"
+        return None
     kernels_after = (
         len(result.kernels) if result.kernels is not None else result.kernels_after
     )
