@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -58,13 +57,8 @@ class CompileError(MirageError):
     """The compiled module was called wrongly, or an artifact is unreadable."""
 
 
-def _verbose(flag: bool | None) -> bool:
-    return bool(flag) if flag is not None else os.environ.get("MIRAGE_VERBOSE", "") not in ("", "0")
-
-
-def _progress(enabled: bool, message: str) -> None:
-    if enabled:
-        print(f"[mirage] {message}", file=sys.stderr, flush=True)
+def _progress(progress: Any, message: str) -> None:
+    progress(message)
 
 
 def _resolve_target(target: str) -> str:
@@ -93,7 +87,9 @@ def compile(  # noqa: A001 - the public name the design card gives it
     timeout, ilp).  `interpret=True` runs the Triton kernels in the NumPy
     interpreter where the whole plan lowers.  The cache lives in `cache_dir`
     (default `$MIRAGE_CACHE_DIR` or ~/.cache/mirage-mlir); `use_cache=False`
-    bypasses it.  Progress goes to stderr with `verbose=True` or MIRAGE_VERBOSE=1.
+    bypasses it.  Progress goes to stderr (driver/progress.py): on a terminal once the
+    compile has taken 2 s (stage, regions searched), every step with `verbose=True` or
+    MIRAGE_VERBOSE=1, nothing with `verbose=False`.
     `cpu_codegen` says what runs the CPU runtime's traced graph (driver/torch_graph.py):
     "aten" (its aten ops, the default) or "inductor" (torch.compile's CPU code generation:
     faster calls, tens of seconds more to compile the first time).
@@ -106,7 +102,9 @@ def compile(  # noqa: A001 - the public name the design card gives it
         )
     from mirage_mlir.driver.cache import CompileCache, artifact_key, model_fingerprint
 
-    verbose = _verbose(verbose)
+    from mirage_mlir.driver.progress import Progress
+
+    verbose = Progress(verbose)
     target = _resolve_target(target)
     options = {"interpret": interpret, **limits}
     if cpu_codegen != "aten":
@@ -140,44 +138,73 @@ def compile(  # noqa: A001 - the public name the design card gives it
         if compiled is not None:
             compiled.program.codegen = cpu_codegen
             cache.map_model(fingerprint, key, signature)
-            compiled.report["stages"] = {"import": stages["import"],
-                                         "load": time.perf_counter() - started}
+            compiled.report["stages"] = {
+                "import": stages["import"],
+                "load": time.perf_counter() - started,
+            }
             return compiled
 
     started = time.perf_counter()
     from mirage_mlir.driver.optimize import optimize
 
     regions = str(cache.directory / "regions") if cache is not None else None
-    optimized = optimize(mlir_text, target=target, region_cache=regions, **limits)
+    from mirage_mlir.passes.eqsat.regions import region_progress
+
+    with region_progress(verbose.regions("optimize")):
+        optimized = optimize(mlir_text, target=target, region_cache=regions, **limits)
     stages["optimize"] = time.perf_counter() - started
     for entry in optimized.report.get("functions", []):
-        _progress(verbose, f"optimize @{entry.get('name')}: {entry.get('enodes')} e-nodes, "
-                           f"{entry.get('eclasses')} e-classes, saturated={entry.get('saturated')}")
+        _progress(
+            verbose,
+            f"optimize @{entry.get('name')}: {entry.get('enodes')} e-nodes, "
+            f"{entry.get('eclasses')} e-classes, saturated={entry.get('saturated')}",
+        )
     _progress(verbose, f"optimize done in {stages['optimize']:.2f} s")
 
-    report = CompileReport(target=target, optimizer=optimized.report, stages=stages,
-                           kernels=[], cache="miss" if cache is not None else "off", notes=[])
+    report = CompileReport(
+        target=target,
+        optimizer=optimized.report,
+        stages=stages,
+        kernels=[],
+        cache="miss" if cache is not None else "off",
+        notes=[],
+    )
     kernels: list[dict[str, Any]] = []
     lowered = None
     if target in GPU_TARGETS or interpret:
-        lowered, kernels = _lower_and_compile(optimized.mlir, target, interpret, report, verbose)
+        lowered, kernels = _lower_and_compile(
+            optimized.mlir, target, interpret, report, verbose
+        )
     launch_plan = None
-    if target in GPU_TARGETS and kernels and all(k["status"] == "compiled" for k in kernels):
+    if (
+        target in GPU_TARGETS
+        and kernels
+        and all(k["status"] == "compiled" for k in kernels)
+    ):
         launch_plan = _launch_plan(lowered, report)
     compiled = CompiledModule(
-        mlir=optimized.mlir, signature=signature, report=report, kernels=kernels,
-        model=model, lowered=lowered if interpret else None, launch_plan=launch_plan,
+        mlir=optimized.mlir,
+        signature=signature,
+        report=report,
+        kernels=kernels,
+        model=model,
+        lowered=lowered if interpret else None,
+        launch_plan=launch_plan,
     )
     compiled.program.codegen = cpu_codegen
     if cache is not None:
         key = artifact_key(mlir_text, target, options)
-        cache.store(key, fingerprint, lambda folder: compiled.save(folder, snapshot=True),
-                    signature)
+        cache.store(
+            key,
+            fingerprint,
+            lambda folder: compiled.save(folder, snapshot=True),
+            signature,
+        )
     return compiled
 
 
 def _load_cached(
-    cache: Any, entry: tuple[Path, dict[str, Any]] | None, model: Any, verbose: bool
+    cache: Any, entry: tuple[Path, dict[str, Any]] | None, model: Any, verbose: Any
 ) -> "CompiledModule | None":
     """The artifact of a cache `entry` (folder, the model's signature) as a hit, or None.
 
@@ -211,16 +238,21 @@ def _import(model: Any, example_inputs: tuple) -> tuple[str, dict[str, Any]]:
         warnings.filterwarnings("ignore", category=FutureWarning)
         # Buffer updates show up in the signature only after functionalisation, which
         # torch-mlir runs on its own copy; only models with buffers need it here.
-        functional = program.run_decompositions({}) if any(True for _ in model.buffers()) \
+        functional = (
+            program.run_decompositions({})
+            if any(True for _ in model.buffers())
             else program
+        )
     specs = functional.graph_signature.output_specs
     mutated = [s.target for s in specs if s.kind == OutputKind.BUFFER_MUTATION]
     user = [s for s in specs if s.kind == OutputKind.USER_OUTPUT]
     out_spec = program.call_spec.out_spec
     single = out_spec is not None and out_spec.is_leaf()
     signature = {
-        "inputs": [{"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
-                   for t in example_inputs],
+        "inputs": [
+            {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
+            for t in example_inputs
+        ],
         "mutated_buffers": mutated,
         "outputs": len(user),
         "single_output": bool(single),
@@ -231,7 +263,7 @@ def _import(model: Any, example_inputs: tuple) -> tuple[str, dict[str, Any]]:
 
 
 def _lower_and_compile(
-    mlir: str, target: str, interpret: bool, report: CompileReport, verbose: bool
+    mlir: str, target: str, interpret: bool, report: CompileReport, verbose: Any
 ) -> tuple[Any, list[dict[str, Any]]]:
     """Lower to Triton and compile each kernel; record every failure in the report."""
     stages = report["stages"]
@@ -242,12 +274,16 @@ def _lower_and_compile(
         lowered = lower_module(mlir)
     except Exception as error:  # any lowering gap leaves the CPU runtime in charge
         stages["lower"] = time.perf_counter() - started
-        report["notes"].append(f"convert-mirage-to-triton failed: {type(error).__name__}: "
-                               f"{str(error).splitlines()[0] if str(error) else ''}")
+        report["notes"].append(
+            f"convert-mirage-to-triton failed: {type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}"
+        )
         _progress(verbose, "lowering failed; the CPU runtime runs the module")
         return None, []
     stages["lower"] = time.perf_counter() - started
-    _progress(verbose, f"lowered {len(lowered.kernels)} kernels in {stages['lower']:.2f} s")
+    _progress(
+        verbose, f"lowered {len(lowered.kernels)} kernels in {stages['lower']:.2f} s"
+    )
     kernels: list[dict[str, Any]] = []
     started = time.perf_counter()
     if target in GPU_TARGETS:
@@ -258,17 +294,25 @@ def _lower_and_compile(
             entry: dict[str, Any] = {"name": name, "ttir": ttir}
             try:
                 kernel = compile_ttir(ttir, TritonOptions(arch=arch))
-                entry.update(ttgir=kernel.ttgir, ptx=kernel.ptx, status="compiled",
-                             shared_memory=kernel.shared_memory)
+                entry.update(
+                    ttgir=kernel.ttgir,
+                    ptx=kernel.ptx,
+                    status="compiled",
+                    shared_memory=kernel.shared_memory,
+                )
             except Exception as error:  # triton's failures are recorded, not raised
                 entry.update(status="failed", error=str(error).splitlines()[0])
             kernels.append(entry)
             _progress(verbose, f"kernel {name}: {entry['status']}")
     else:
-        kernels = [{"name": n, "ttir": t, "status": "lowered"} for n, t in lowered.kernels]
+        kernels = [
+            {"name": n, "ttir": t, "status": "lowered"} for n, t in lowered.kernels
+        ]
     stages["compile"] = time.perf_counter() - started
-    report["kernels"] = [{k: v for k, v in e.items() if k not in ("ttir", "ttgir", "ptx")}
-                         for e in kernels]
+    report["kernels"] = [
+        {k: v for k, v in e.items() if k not in ("ttir", "ttgir", "ptx")}
+        for e in kernels
+    ]
     return lowered, kernels
 
 
@@ -321,13 +365,24 @@ class CompiledModule:
         self._gpu_plans: dict[Any, Any] = {}
         self._buffers = self._model_buffers()
         # A saved module was verified when it was compiled; a fresh one is checked here.
-        self._runtime = load_runtime(mlir, pinned=self._buffers or None, weights=weights,
-                                     snapshot=snapshot, verify=weights is None)
+        self._runtime = load_runtime(
+            mlir,
+            pinned=self._buffers or None,
+            weights=weights,
+            snapshot=snapshot,
+            verify=weights is None,
+        )
         self.program = self._runtime.program
         pinned = set(self.program.block.parameters)
-        self._stale_risk = [
-            name for i, name in enumerate(signature["mutated_buffers"]) if i not in pinned
-        ] if self._buffers else []
+        self._stale_risk = (
+            [
+                name
+                for i, name in enumerate(signature["mutated_buffers"])
+                if i not in pinned
+            ]
+            if self._buffers
+            else []
+        )
         report["runtime"] = "tt-interpreter" if lowered is not None else "torch-cpu"
         if self._stale_risk:
             report["notes"].append(
@@ -348,7 +403,9 @@ class CompiledModule:
     def _model_buffers(self) -> list[Any]:
         if self.model is None:
             return []
-        return [self.model.get_buffer(name) for name in self.signature["mutated_buffers"]]
+        return [
+            self.model.get_buffer(name) for name in self.signature["mutated_buffers"]
+        ]
 
     def _check_inputs(self, inputs: tuple) -> None:
         import torch
@@ -357,15 +414,19 @@ class CompiledModule:
         if len(inputs) != len(expected):
             raise CompileError(
                 f"the compiled {self.signature['model']} takes {len(expected)} inputs, "
-                f"got {len(inputs)}")
+                f"got {len(inputs)}"
+            )
         for index, (tensor, spec) in enumerate(zip(inputs, expected)):
             if not isinstance(tensor, torch.Tensor):
-                raise CompileError(f"input {index} is a {type(tensor).__name__}, not a tensor")
+                raise CompileError(
+                    f"input {index} is a {type(tensor).__name__}, not a tensor"
+                )
             dtype = str(tensor.dtype).removeprefix("torch.")
             if list(tensor.shape) != spec["shape"] or dtype != spec["dtype"]:
                 raise CompileError(
                     f"input {index} has shape {list(tensor.shape)} and dtype {dtype}; the module "
-                    f"was compiled for shape {spec['shape']} and dtype {spec['dtype']}")
+                    f"was compiled for shape {spec['shape']} and dtype {spec['dtype']}"
+                )
 
     def __call__(self, *inputs: Any) -> Any:
         """Run the optimised program; write updated buffers back; return the outputs."""
@@ -397,7 +458,10 @@ class CompiledModule:
             from mirage_mlir.lowering.program import run_plan_interpreted
 
             arrays = [t.detach().cpu().numpy() for t in inputs]
-            results = [torch.from_numpy(r) for r in run_plan_interpreted(self._lowered, *arrays)]
+            results = [
+                torch.from_numpy(r)
+                for r in run_plan_interpreted(self._lowered, *arrays)
+            ]
         else:
             results = self.program(*inputs)
         n_mutated = len(self.signature["mutated_buffers"])
@@ -419,8 +483,10 @@ class CompiledModule:
         if not all(t.is_cuda and t.device == inputs[0].device for t in inputs):
             return False
         # The plan holds the buffers' compile-time values as constants.
-        return all(torch.equal(b.detach().cpu(), c.cpu())
-                   for b, c in zip(self._buffers, self._compiled_buffers))
+        return all(
+            torch.equal(b.detach().cpu(), c.cpu())
+            for b, c in zip(self._buffers, self._compiled_buffers)
+        )
 
     def _gpu_plan(self, device: Any) -> Any:
         """The launch plan compiled for `device` (once per device)."""
@@ -461,20 +527,28 @@ class CompiledModule:
                     path.parent.mkdir(exist_ok=True)
                     path.write_text(kernel[stage])
                     files[stage] = str(path.relative_to(folder))
-            kernel_files.append({"name": kernel["name"], "status": kernel.get("status"),
-                                 "files": files})
+            kernel_files.append(
+                {"name": kernel["name"], "status": kernel.get("status"), "files": files}
+            )
         if self.launch_plan is not None:
             from mirage_mlir.lowering.artifact import write_plan
 
             write_plan(self.launch_plan, folder / "plan")
-        metadata = {"format": _FORMAT, "signature": self.signature, "report": dict(self.report),
-                    "kernels": kernel_files, "launch_plan": self.launch_plan is not None}
+        metadata = {
+            "format": _FORMAT,
+            "signature": self.signature,
+            "report": dict(self.report),
+            "kernels": kernel_files,
+            "launch_plan": self.launch_plan is not None,
+        }
         if weights is not None:
             metadata["weights"] = weights
         entry = write_snapshot(self._runtime, folder) if snapshot else None
         if entry is not None:
             metadata["snapshot"] = entry
-        (folder / "metadata.json").write_text(json.dumps(metadata, indent=1, default=str))
+        (folder / "metadata.json").write_text(
+            json.dumps(metadata, indent=1, default=str)
+        )
         return folder
 
 
@@ -497,18 +571,23 @@ def _load_artifact(
     try:
         metadata = json.loads((folder / "metadata.json").read_text())
         # With stored weights only the module's part of the text is read (by read_weights).
-        mlir = None if metadata.get("weights") else (folder / "optimized.mlir").read_text()
+        mlir = (
+            None if metadata.get("weights") else (folder / "optimized.mlir").read_text()
+        )
     except (OSError, ValueError) as error:
         raise CompileError(f"{folder}: not a mirage-mlir artifact ({error})") from None
     if metadata.get("format") != _FORMAT:
-        raise CompileError(f"{folder}: artifact format {metadata.get('format')} is not "
-                           f"{_FORMAT}")
+        raise CompileError(
+            f"{folder}: artifact format {metadata.get('format')} is not " f"{_FORMAT}"
+        )
     weights = None
     if metadata.get("weights"):
         from mirage_mlir.driver.weights import read_weights
 
         try:
-            weights = read_weights(folder, metadata["weights"], folder / "optimized.mlir")
+            weights = read_weights(
+                folder, metadata["weights"], folder / "optimized.mlir"
+            )
         except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
             raise CompileError(f"{folder}: unreadable weights ({error})") from None
     snapshot = None
@@ -538,8 +617,15 @@ def _load_artifact(
     from mirage_mlir.dialects.context import MlirError
 
     try:
-        return CompiledModule(mlir, signature or metadata["signature"], report, kernels,
-                              model=model, launch_plan=launch_plan, weights=weights,
-                              snapshot=snapshot)
+        return CompiledModule(
+            mlir,
+            signature or metadata["signature"],
+            report,
+            kernels,
+            model=model,
+            launch_plan=launch_plan,
+            weights=weights,
+            snapshot=snapshot,
+        )
     except (MirageError, MlirError) as error:
         raise CompileError(f"{folder}: {error}") from None

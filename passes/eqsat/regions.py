@@ -9,10 +9,11 @@ Partition. The compute nodes (those with operands) are taken in the graph's topo
 the width of the cut after position p is the number of compute values made at or before p
 that a later node reads (or that the graph returns). Leaves (inputs, weights, splats, opaque
 ops without operands) are not counted: every region that reads one gets its own copy. A cut
-is made at p when its width is the smallest within `MIN_REGION` positions on either side (the
-last such position of a plateau), which in a transformer is each residual add, between the
-attention and the MLP block, and in a CNN between its blocks; two cuts are therefore always
-more than `MIN_REGION` apart. A region larger than `MAX_REGION` is cut again at its narrowest
+is made at p when its width is the smallest within `MIN_REGION` positions on either side,
+which in a transformer is each residual add, between the attention and the MLP block, and in
+a CNN between its blocks; where such points are closer than `MIN_REGION`, the narrower wins,
+and of equally narrow ones the later (a chain of equal layers is cut at the same place in
+every layer), so cuts are at least `MIN_REGION` apart. A region larger than `MAX_REGION` is cut again at its narrowest
 point. Graphs of at most `WHOLE_GRAPH` compute nodes are searched whole.
 
 Canonical form. A region's graph is written with its leaves renamed by first use: inputs
@@ -30,6 +31,8 @@ limits (a region's e-graph is smaller than the whole one's, so memory stays with
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import os
 import pickle
@@ -121,14 +124,21 @@ def cut_widths(graph: Graph) -> list[int]:
 
 def _cuts(widths: list[int], start: int, stop: int) -> list[int]:
     """Cut positions in [start, stop): local minima of the width (module docstring)."""
-    cuts = []
+    candidates = []
     for p in range(start, stop - 1):
-        before = widths[max(start, p - MIN_REGION) : p]
-        after = widths[p + 1 : min(stop, p + 1 + MIN_REGION)]
-        if all(widths[p] <= w for w in before) and all(widths[p] < w for w in after):
-            if p - start + 1 >= MIN_REGION // 2 and stop - p - 1 >= MIN_REGION // 2:
-                cuts.append(p)
-    return cuts
+        window = widths[max(start, p - MIN_REGION) : min(stop, p + 1 + MIN_REGION)]
+        if widths[p] > min(window):
+            continue
+        if p - start + 1 < MIN_REGION // 2 or stop - p - 1 < MIN_REGION // 2:
+            continue
+        candidates.append(p)
+    # Narrowest first, and of equally narrow points the later: a chain of equal layers is cut
+    # at the same place in every layer, counted from its end.
+    cuts: list[int] = []
+    for p in sorted(candidates, key=lambda q: (widths[q], -q)):
+        if all(abs(p - c) >= MIN_REGION for c in cuts):
+            cuts.append(p)
+    return sorted(cuts)
 
 
 def _split_large(widths: list[int], start: int, stop: int) -> list[int]:
@@ -344,6 +354,23 @@ class RegionCache:
 # Optimising by regions
 
 
+#: Who hears of each distinct region searched (done, total) when `optimize_by_regions` is
+#: given no `progress` of its own: set by a driver around a whole pass (`region_progress`).
+_PROGRESS: contextvars.ContextVar[Callable[[int, int], None] | None] = (
+    contextvars.ContextVar("region_progress", default=None)
+)
+
+
+@contextlib.contextmanager
+def region_progress(callback: Callable[[int, int], None] | None):
+    """Report the regions searched to `callback` within this block."""
+    token = _PROGRESS.set(callback)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
 @dataclass
 class RegionStats:
     """What the region search did, for the report."""
@@ -371,6 +398,7 @@ def optimize_by_regions(
     from mirage_mlir.passes.eqsat.optimize import DEFAULT_RULESETS, optimize_graph
 
     rulesets = tuple(rulesets if rulesets is not None else DEFAULT_RULESETS)
+    progress = progress if progress is not None else _PROGRESS.get()
     regions = partition(graph)
     if len(regions) == 1:
         result = optimize_graph(graph, target, limits, rulesets)
