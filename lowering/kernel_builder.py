@@ -25,8 +25,8 @@ from xdsl.dialects.builtin import (
     DenseIntOrFPElementsAttr,
     FloatAttr,
     IntegerAttr,
+    IntegerType,
     TensorType,
-    i1,
     i32,
 )
 from xdsl.ir import Attribute, Operation, SSAValue
@@ -98,12 +98,11 @@ def const_i32(value: int) -> SSAValue:
 
 def splat_const(value: float | int, element: Attribute, shape: Sequence[int]) -> SSAValue:
     """A block of `shape` filled with `value` (a scalar constant when shape is ())."""
+    integer = isinstance(element, IntegerType)
+    # Splat values arrive as Python floats whatever the element type (a term graph's `full`).
+    value = int(value) if integer else float(value)
     if not shape:
-        attr = (
-            IntegerAttr(int(value), element)
-            if element in (i1, i32)
-            else FloatAttr(float(value), element)
-        )
+        attr = IntegerAttr(value, element) if integer else FloatAttr(value, element)
         return arith.ConstantOp(attr).result
     dense = DenseIntOrFPElementsAttr.from_list(TensorType(element, shape), [value])
     return arith.ConstantOp(dense).result
