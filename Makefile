@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/examples_optimisation.py
 	$(PY) benchmarks/cpu_speed.py
 	$(PY) benchmarks/compile_cache.py
+	$(PY) benchmarks/zoo.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
