@@ -159,3 +159,10 @@ def test_an_op_every_region_reads_is_computed_by_one_kernel():
         evaluate(result.graph, values, opaque, precision="f64"),
     ):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_a_deep_model_searches_no_more_regions_than_a_shallow_one():
+    # Depth adds regions, not searches: 24 equal layers are as many distinct searches as 4.
+    shallow = optimize_by_regions(deep(4), "h100", Limits())[1]
+    deeper = optimize_by_regions(deep(24), "h100", Limits())[1]
+    assert deeper.regions >= 24 and deeper.searched == shallow.searched
