@@ -24,9 +24,14 @@ is the sha256 of that form, the target, the limits and the rulesets (`region_key
 `RegionCache` given a directory also keeps results on disk under that key, so a second compile
 of any model with the same layer finds it.
 
-Budget. The function's time limit is shared among the distinct regions that are searched, in
-proportion to their compute nodes; each gets the function's e-node, iteration and memory
-limits (a region's e-graph is smaller than the whole one's, so memory stays within them).
+Budget. The function's time limit is shared among the distinct regions, in proportion to
+their compute nodes (at least MIN_REGION_SECONDS each, at most what is left of the limit: a
+region searched with less than half its share is not cached); each gets the function's e-node,
+iteration and memory limits (a region's e-graph is smaller than the whole one's).
+
+Products stay whole: no cut is made where a value made by a contraction (through layout ops)
+and read by another crosses, so a chain of matmuls or an einsum network torch-mlir wrote as
+batch matmuls is one region, whose contraction order the search chooses as a whole.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -106,6 +112,30 @@ def _last_uses(graph: Graph, compute: list[Node]) -> list[int]:
     return last
 
 
+def _in_products(compute: list[Node]) -> list[bool]:
+    """Per compute node: whether it links two products (a contraction's value, through layout
+    ops, read by another contraction through layout ops). A cut that such a value crosses
+    would split a chain of products whose order the search must choose as a whole."""
+    from_product: dict[int, bool] = {}
+    for node in compute:
+        kind = KINDS[node.kind]
+        from_product[id(node)] = kind.contraction or (
+            kind.layout and any(from_product.get(id(o), False) for o in node.operands)
+        )
+    into_product: dict[int, bool] = {}
+    readers: dict[int, list[Node]] = {}
+    for node in compute:
+        for operand in node.operands:
+            readers.setdefault(id(operand), []).append(node)
+    for node in reversed(compute):
+        into_product[id(node)] = any(
+            KINDS[r.kind].contraction
+            or (KINDS[r.kind].layout and into_product.get(id(r), False))
+            for r in readers.get(id(node), ())
+        )
+    return [from_product[id(n)] and into_product[id(n)] for n in compute]
+
+
 def cut_widths(graph: Graph) -> list[int]:
     """The width of the cut after each compute node (see the module docstring)."""
     compute = _compute_nodes(graph)
@@ -122,10 +152,14 @@ def cut_widths(graph: Graph) -> list[int]:
     return widths
 
 
-def _cuts(widths: list[int], start: int, stop: int) -> list[int]:
+def _cuts(
+    widths: list[int], start: int, stop: int, allowed: list[bool] | None = None
+) -> list[int]:
     """Cut positions in [start, stop): local minima of the width (module docstring)."""
     candidates = []
     for p in range(start, stop - 1):
+        if allowed is not None and not allowed[p]:
+            continue
         window = widths[max(start, p - MIN_REGION) : min(stop, p + 1 + MIN_REGION)]
         if widths[p] > min(window):
             continue
@@ -141,16 +175,22 @@ def _cuts(widths: list[int], start: int, stop: int) -> list[int]:
     return sorted(cuts)
 
 
-def _split_large(widths: list[int], start: int, stop: int) -> list[int]:
-    """Cuts that leave no run of [start, stop) longer than MAX_REGION."""
+def _split_large(
+    widths: list[int], start: int, stop: int, allowed: list[bool]
+) -> list[int]:
+    """Cuts that leave no run of [start, stop) longer than MAX_REGION where it can be cut."""
     if stop - start <= MAX_REGION:
         return []
-    inner = range(start + MIN_REGION, stop - MIN_REGION)
-    # The narrowest point, the last of several; a run too short to cut stays whole.
+    inner = [q for q in range(start + MIN_REGION, stop - MIN_REGION) if allowed[q]]
+    # The narrowest point, the last of several; a run that cannot be cut stays whole.
     if not inner:
         return []
     p = min(inner, key=lambda q: (widths[q], -q))
-    return _split_large(widths, start, p + 1) + [p] + _split_large(widths, p + 1, stop)
+    return (
+        _split_large(widths, start, p + 1, allowed)
+        + [p]
+        + _split_large(widths, p + 1, stop, allowed)
+    )
 
 
 def partition(graph: Graph) -> list[Region]:
@@ -159,13 +199,24 @@ def partition(graph: Graph) -> list[Region]:
     if len(compute) <= WHOLE_GRAPH:
         return [Region(tuple(compute), tuple(graph.outputs))]
     widths = cut_widths(graph)
-    cuts = _cuts(widths, 0, len(compute))
+    last = _last_uses(graph, compute)
+    linking = _in_products(compute)
+    # No cut inside a chain of products: a value linking two products may not cross it.
+    blocked = [0] * (len(compute) + 1)
+    for j, end in enumerate(last):
+        if linking[j] and end > j:
+            blocked[j] += 1
+            blocked[min(end, len(compute))] -= 1
+    allowed, running = [], 0
+    for p in range(len(compute)):
+        running += blocked[p]
+        allowed.append(running == 0)
+    cuts = _cuts(widths, 0, len(compute), allowed)
     bounds = [-1, *cuts, len(compute) - 1]
     final: list[int] = []
     for a, b in zip(bounds, bounds[1:]):
-        final.extend(_split_large(widths, a + 1, b + 1))
+        final.extend(_split_large(widths, a + 1, b + 1, allowed))
         final.append(b)
-    last = _last_uses(graph, compute)
     returned = {id(o) for o in graph.outputs}
     regions, start = [], 0
     for end in final:
@@ -412,18 +463,25 @@ def optimize_by_regions(
     total_nodes = sum(len(regions[i].nodes) for i in distinct.values())
     results: dict[str, object] = {}
     stats = RegionStats(len(regions), len(distinct), 0, 0)
+    started = time.perf_counter()
     for done, (text, i) in enumerate(distinct.items(), 1):
+        # The region's share of the time limit decides its search (and its cache key); what
+        # it may really use is that share or what is left of the limit, if less.
         share = limits.seconds * len(regions[i].nodes) / max(total_nodes, 1)
-        region_limits = replace(limits, seconds=max(share, MIN_REGION_SECONDS))
-        if limits.seconds <= 0:
-            region_limits = limits
-        key = region_key(text, str(target), region_limits, rulesets)
+        nominal = replace(
+            limits, seconds=min(limits.seconds, max(share, MIN_REGION_SECONDS))
+        )
+        left = max(0.0, limits.seconds - (time.perf_counter() - started))
+        key = region_key(text, str(target), nominal, rulesets)
         cached = cache.get(key)
         if cached is None:
-            cached = optimize_graph(
-                canonicals[i].graph, target, region_limits, rulesets
-            )
-            cache.put(key, cached)
+            short = left < nominal.seconds
+            run_limits = replace(nominal, seconds=left) if short else nominal
+            # A search with under half its share may be a worse one: it is not kept.
+            short = left < nominal.seconds / 2
+            cached = optimize_graph(canonicals[i].graph, target, run_limits, rulesets)
+            if not short:
+                cache.put(key, cached)
             stats.searched += 1
         else:
             stats.cache_hits += 1

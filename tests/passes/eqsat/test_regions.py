@@ -19,6 +19,7 @@ from mirage_mlir.passes.eqsat.graph import (
 )
 from mirage_mlir.passes.eqsat.regions import (
     MIN_REGION,
+    WHOLE_GRAPH,
     RegionCache,
     canonical_region,
     cut_widths,
@@ -166,3 +167,15 @@ def test_a_deep_model_searches_no_more_regions_than_a_shallow_one():
     shallow = optimize_by_regions(deep(4), "h100", Limits())[1]
     deeper = optimize_by_regions(deep(24), "h100", Limits())[1]
     assert deeper.regions >= 24 and deeper.searched == shallow.searched
+
+
+def test_a_chain_of_products_is_never_cut():
+    # Every point of a matmul chain is equally narrow, but its order is one choice.
+    rng = np.random.default_rng(0)
+    dims = [int(d) for d in rng.integers(2, 10, 2 * WHOLE_GRAPH)]
+    product = Input("m0", (dims[0], dims[1]))
+    for i in range(1, 2 * WHOLE_GRAPH - 1):
+        product = product @ Input(f"m{i}", (dims[i], dims[i + 1]))
+    graph = Graph.of(elementwise("tanh", product))
+    assert len([n for n in graph.nodes() if n.operands]) > WHOLE_GRAPH
+    assert len(partition(graph)) == 1
