@@ -127,8 +127,11 @@ class BlockProgram:
     def _pin(self, op: Operation, function: Callable) -> bool:
         (value,) = function()
         matches = [
-            i for i, p in enumerate(self.pinned)
-            if p.shape == value.shape and p.dtype == value.dtype and bool((p == value).all())
+            i
+            for i, p in enumerate(self.pinned)
+            if p.shape == value.shape
+            and p.dtype == value.dtype
+            and bool((p == value).all())
         ]
         if len(matches) != 1 or matches[0] in self.parameters:
             return False
@@ -159,6 +162,11 @@ class BlockProgram:
             for r, value in zip(step.results, outs):
                 env[r] = value
         return [env[v] for v in self.returned]
+
+
+#: The call that traces the steps into one graph (torch_graph.py): the first calls run them
+#: one by one, so a program called once never pays for tracing.
+TRACE_AT_CALL = 2
 
 
 class TorchProgram:
@@ -194,6 +202,7 @@ class TorchProgram:
         #: they cannot be traced: see `_run`).
         self.graph: Any = None
         self._untraceable = False
+        self._calls = 0
         #: What runs the traced graph: "aten" or "inductor" (torch_graph.CODEGENS); set
         #: before the first call.
         self.codegen = "aten"
@@ -216,16 +225,17 @@ class TorchProgram:
                 f"@{self.function} takes {len(self.input_types)} inputs, got {len(tensors)}"
             )
         arguments = [
-            torch.as_tensor(t).to(torch_dtype(ty)) for t, ty in zip(tensors, self.input_types)
+            torch.as_tensor(t).to(torch_dtype(ty))
+            for t, ty in zip(tensors, self.input_types)
         ]
         with torch.no_grad():
             outs = self._run(arguments)
         return [o.contiguous() if o.is_contiguous() is False else o for o in outs]
 
     def _run(self, arguments: list[Any]) -> list[Any]:
-        """The steps as one traced graph (built on the first call), else one by one.
+        """The steps as one traced graph (built on the second call), else one by one.
 
-        The first call traces the steps into an aten graph (`torch_graph.trace_steps`) and
+        The second call (a program called once never pays for tracing) traces the steps into an aten graph (`torch_graph.trace_steps`) and
         keeps it when it computes exactly what the steps compute on that call; a program
         whose constants may change between calls (`pinned`) or that cannot be traced runs
         step by step. When the graph fails (a `cf.assert` whose condition does not hold), the
@@ -233,7 +243,13 @@ class TorchProgram:
         """
         from mirage_mlir.driver.torch_graph import trace_steps
 
-        if self.graph is None and not self.block.parameters and not self._untraceable:
+        self._calls += 1
+        if (
+            self.graph is None
+            and self._calls >= TRACE_AT_CALL
+            and not self.block.parameters
+            and not self._untraceable
+        ):
             self.graph, outs = trace_steps(self.block.run, arguments, self.codegen)
             self._untraceable = self.graph is None
             return outs
@@ -254,7 +270,9 @@ def _shape(value: SSAValue) -> tuple[int, ...]:
 
 
 def build_step(
-    op: Operation, constants: dict[SSAValue, Any], resources: dict[str, Any] | None = None
+    op: Operation,
+    constants: dict[SSAValue, Any],
+    resources: dict[str, Any] | None = None,
 ) -> tuple[Callable, list[SSAValue]]:
     """The torch closure of `op` and the SSA values it reads.
 
@@ -297,7 +315,9 @@ def _constant(
     if isinstance(result_type, TensorType):
         typed = static_tensor_type(result_type)
         if typed is None:
-            raise TorchExecutorError(f"arith.constant of unsupported type {result_type}")
+            raise TorchExecutorError(
+                f"arith.constant of unsupported type {result_type}"
+            )
         shape, dtype = typed
         if isinstance(value, DenseResourceAttr) and resources is not None:
             stored = _stored_weight(value, shape, result_type, resources)
@@ -348,14 +368,20 @@ def _fill(op: Any, constants: dict) -> tuple[Callable, list]:
 
     shape, dtype = _shape(op.results[0]), torch_dtype(op.results[0].type)
     # The init is never read: depending on the value alone lets constant fills fold.
-    return (lambda value: (torch.full(shape, value.item(), dtype=dtype),)), [op.inputs[0]]
+    return (lambda value: (torch.full(shape, value.item(), dtype=dtype),)), [
+        op.inputs[0]
+    ]
 
 
 def _is_zero_fill(value: SSAValue, constants: dict) -> bool:
     """Whether `value` is known to be all zeros (a matmul init that adds nothing)."""
     owner = getattr(value, "op", None)
     # A constant fill says so by its scalar: no need to scan the tensor it folded to.
-    if owner is not None and owner.name == "linalg.fill" and owner.inputs[0] in constants:
+    if (
+        owner is not None
+        and owner.name == "linalg.fill"
+        and owner.inputs[0] in constants
+    ):
         return float(constants[owner.inputs[0]]) == 0.0
     return value in constants and not bool(constants[value].any())
 
@@ -366,7 +392,10 @@ def _named_matmul(op: Any, constants: dict) -> tuple[Callable, list]:
     dtype = torch_dtype(op.results[0].type)
     if _is_zero_fill(op.outputs[0], constants):
         return (lambda a, b: (torch.matmul(a, b).to(dtype),)), list(op.inputs)
-    return (lambda a, b, c: (torch.matmul(a, b).to(dtype) + c,)), [*op.inputs, op.outputs[0]]
+    return (lambda a, b, c: (torch.matmul(a, b).to(dtype) + c,)), [
+        *op.inputs,
+        op.outputs[0],
+    ]
 
 
 def _transpose(op: Any, constants: dict) -> tuple[Callable, list]:
@@ -386,8 +415,13 @@ def _structured(op: Any) -> tuple[Callable, list]:
     n_in, n_out = len(op.inputs), len(op.outputs)
 
     def run(*values: Any) -> tuple:
-        return tuple(runner(list(values[:n_in]), list(values[n_in:n_in + n_out]),
-                            list(values[n_in + n_out:])))
+        return tuple(
+            runner(
+                list(values[:n_in]),
+                list(values[n_in : n_in + n_out]),
+                list(values[n_in + n_out :]),
+            )
+        )
 
     return run, [*op.inputs, *op.outputs, *runner.captured]
 
@@ -400,7 +434,9 @@ def _generic(op: Any, constants: dict) -> tuple[Callable, list]:
         # A contraction into zeros is the einsum alone: the init is neither read nor added
         # (it would cost a full pass over the result), and its fill becomes a dead step.
         equation = runner.einsum
-        return (lambda a, b: (torch.einsum(equation, a, b).contiguous(),)), list(op.inputs)
+        return (lambda a, b: (torch.einsum(equation, a, b).contiguous(),)), list(
+            op.inputs
+        )
     return _structured(op)
 
 
@@ -422,7 +458,9 @@ def _strided_slice(offsets: list[int], sizes: list[int], strides: list[int]) -> 
 
 def _extract_slice(op: Any, constants: dict) -> tuple[Callable, list]:
     if op.offsets or op.sizes or op.strides:
-        raise TorchExecutorError("tensor.extract_slice with dynamic offsets is not supported")
+        raise TorchExecutorError(
+            "tensor.extract_slice with dynamic offsets is not supported"
+        )
     index = _strided_slice(
         list(op.static_offsets.get_values()),
         list(op.static_sizes.get_values()),
@@ -503,7 +541,11 @@ def _layer_norm(op: Any, constants: dict) -> tuple[Callable, list]:
 
     eps = float(op.eps.value.data)
     size = (_shape(op.input)[-1],)
-    return (lambda x, w, b: (F.layer_norm(x, size, w, b, eps),)), [op.input, op.weight, op.bias]
+    return (lambda x, w, b: (F.layer_norm(x, size, w, b, eps),)), [
+        op.input,
+        op.weight,
+        op.bias,
+    ]
 
 
 def _batch_norm(op: Any, constants: dict) -> tuple[Callable, list]:
@@ -526,8 +568,9 @@ def _batch_norm(op: Any, constants: dict) -> tuple[Callable, list]:
         count = x.numel() // x.shape[1]
         batch_var, batch_mean = torch.var_mean(x, dim=axes, correction=0)
         scale = torch.rsqrt(batch_var + eps) * gamma
-        y = (x - batch_mean.reshape(channel_shape)) * scale.reshape(channel_shape) \
-            + beta.reshape(channel_shape)
+        y = (x - batch_mean.reshape(channel_shape)) * scale.reshape(
+            channel_shape
+        ) + beta.reshape(channel_shape)
         unbiased = batch_var.to(var.dtype) * (count / (count - 1))
         new_mean = (1.0 - momentum) * mean + momentum * batch_mean.to(mean.dtype)
         new_var = (1.0 - momentum) * var + momentum * unbiased
@@ -536,7 +579,9 @@ def _batch_norm(op: Any, constants: dict) -> tuple[Callable, list]:
     return run, list(op.operands)
 
 
-def _kernel(op: Any, constants: dict, resources: dict | None = None) -> tuple[Callable, list]:
+def _kernel(
+    op: Any, constants: dict, resources: dict | None = None
+) -> tuple[Callable, list]:
     body = BlockProgram(op.body.block, constants, resources=resources)
     return (lambda *xs: tuple(body.run(list(xs)))), list(op.operands)
 

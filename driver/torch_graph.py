@@ -4,9 +4,10 @@ dispatch costs.
 `TorchProgram` runs an optimised function as a list of torch closures (torch_executor.py); each
 closure also does Python work of its own (lifting a generic's operands to its loop space,
 reading maps, looking values up), which costs far more than the torch ops on a small model.
-`trace_steps` runs the closures once under `make_fx` with real tensors: what is recorded is
-only the aten ops, with every shape and index computation of the closures folded away, as a
-`torch.fx.GraphModule` whose generated code calls them directly.
+`trace_steps` (on the program's second call) runs the closures once under `make_fx` with
+real tensors: what is recorded is only the aten ops, with every shape and index computation
+of the closures folded away, as a `torch.fx.GraphModule` whose generated code calls them
+directly.
 
 The graph is kept only when it reproduces the steps exactly on the call that traced it (the
 same dtypes, shapes and values, NaN where NaN). `cf.assert` checks are recorded as

@@ -42,7 +42,10 @@ class SmallResNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            nn.Conv2d(3, 8, 3, 1, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(3, 2, 1)
+            nn.Conv2d(3, 8, 3, 1, 1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2, 1),
         )
         self.block = BasicBlock(8, 16, 2)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -158,7 +161,9 @@ def test_failed_bounds_check_names_the_assert(tmp_path) -> None:
     compiled = _compile(model, (torch.randint(0, 50, (2, 5)),), tmp_path)
     ids = torch.randint(0, 50, (2, 5))
     ids[1, 3] = 50
-    with pytest.raises(RuntimeAssertionError, match="index must be smaller than dim size"):
+    with pytest.raises(
+        RuntimeAssertionError, match="index must be smaller than dim size"
+    ):
         compiled(ids)
     ids[1, 3] = -1
     with pytest.raises(TorchExecutorError, match="index must be larger or equal to 0"):
@@ -169,7 +174,7 @@ def test_failed_bounds_check_names_the_assert(tmp_path) -> None:
 
 
 def test_bounds_checks_hold_in_the_traced_graph(tmp_path) -> None:
-    """After a first good call the steps run as one traced aten graph; its checks still fail
+    """After two good calls the steps run as one traced aten graph; its checks still fail
     on bad indices (negative ones included, which indexing alone would wrap around)."""
     model = EmbeddingClassifier()
     compiled = _compile(model, (torch.randint(0, 50, (2, 5)),), tmp_path)
@@ -177,13 +182,16 @@ def test_bounds_checks_hold_in_the_traced_graph(tmp_path) -> None:
     with torch.no_grad():
         expected = model(ids)
     torch.testing.assert_close(compiled(ids), expected)
+    torch.testing.assert_close(compiled(ids), expected)  # traces the steps
     assert compiled.program.graph is not None
     torch.testing.assert_close(compiled(ids), expected)
     ids[0, 0] = -1
     with pytest.raises(TorchExecutorError, match="index must be larger or equal to 0"):
         compiled(ids)
     ids[0, 0] = 50
-    with pytest.raises(RuntimeAssertionError, match="index must be smaller than dim size"):
+    with pytest.raises(
+        RuntimeAssertionError, match="index must be smaller than dim size"
+    ):
         compiled(ids)
 
 
@@ -232,8 +240,14 @@ def test_unfused_forms_match_the_mlir_jit() -> None:
     from mirage_mlir.driver.torch_executor import TorchProgram
 
     torch.manual_seed(0)
-    shapes = [(1, 4, 9, 9), (6, 2, 2, 3, 3), (1, 2, 6, 4, 4), (1, 4, 3, 3), (1, 9, 9, 4),
-              (3, 3, 4, 5)]
+    shapes = [
+        (1, 4, 9, 9),
+        (6, 2, 2, 3, 3),
+        (1, 2, 6, 4, 4),
+        (1, 4, 3, 3),
+        (1, 9, 9, 4),
+        (3, 3, 4, 5),
+    ]
     inputs = [torch.randn(*s) for s in shapes]
     expected = execute_mlir(_UNFUSED, *[t.numpy() for t in inputs])
     got = TorchProgram.from_text(_UNFUSED)(*inputs)

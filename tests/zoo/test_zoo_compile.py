@@ -24,11 +24,19 @@ def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
     return float((got - want).abs().max() / want.abs().max().clamp_min(1e-30))
 
 
+@pytest.fixture(scope="session")
+def zoo_cache(tmp_path_factory):
+    """One compile cache for these tests (shared by the workers of a run): the layers of
+    GPT-2 at batch 1 and 4, and a model's layers under torch.compile and mm.compile, are
+    searched once (passes/eqsat/regions.py)."""
+    return tmp_path_factory.getbasetemp().parent / "zoo-cache"
+
+
 @pytest.mark.parametrize("name", ZOO_NAMES)
-def test_compiles_and_matches_eager_on_fresh_inputs(name: str, tmp_path) -> None:
+def test_compiles_and_matches_eager_on_fresh_inputs(name: str, zoo_cache) -> None:
     model, inputs = build(name)
     with torch.no_grad():
-        compiled = mm.compile(model, *inputs, target="cpu", cache_dir=tmp_path)
+        compiled = mm.compile(model, *inputs, target="cpu", cache_dir=zoo_cache)
     _, fresh = build(name, seed=1)
     with torch.no_grad():
         want = model(*fresh)
@@ -56,7 +64,7 @@ def test_backend_compiles_every_subgraph_of_hugging_face_calls(
     wrapped, inputs = build(name)
     model = wrapped.model
     kwargs = dict(zip(wrapped.names, inputs), **wrapped.fixed)
-    backend = MirageBackend(target="cpu", cache_dir=str(tmp_path))
+    backend = MirageBackend(target="cpu", cache_dir=str(zoo_cache))
     torch._dynamo.reset()
     with torch.no_grad():
         want = getattr(model(**kwargs), wrapped.field)
