@@ -57,7 +57,7 @@ HF_NAMES = tuple(n for n in ZOO_NAMES if n not in ("resnet", "depthwise"))
 
 @pytest.mark.parametrize("name", HF_NAMES)
 def test_backend_compiles_every_subgraph_of_hugging_face_calls(
-    name: str, tmp_path
+    name: str, zoo_cache
 ) -> None:
     from mirage_mlir.driver.backend import MirageBackend
 
