@@ -16,7 +16,6 @@ Writes benchmarks/results/deep_model.json and .png.
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import statistics
 import sys
@@ -24,7 +23,7 @@ import sys
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from environment import environment  # noqa: E402
+from environment import environment, write_results  # noqa: E402
 
 
 def llama_text(layers: int) -> str:
@@ -110,10 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         row["time_vs_first"] = row["pass_s"] / base
     data = {"environment": environment(), "rows": rows}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "deep_model.json").write_text(json.dumps(data, indent=2) + "\n")
-    plot(data, args.out / "deep_model.png")
-    print(f"wrote {args.out / 'deep_model.json'} and .png", file=sys.stderr)
+    write_results(args.out, "deep_model", data, plot)
     return 0
 
 

@@ -28,3 +28,13 @@ def environment() -> dict:
         "versions": versions,
         "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
     }
+
+
+def write_results(out, name: str, data: dict, plot) -> None:
+    """Write `data` as `<out>/<name>.json` and `plot(data, path)` as `<out>/<name>.png`."""
+    import json
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    plot(data, out / f"{name}.png")
+    print(f"wrote {out / (name + '.json')} and .png", file=sys.stderr)

@@ -20,7 +20,6 @@ Writes benchmarks/results/zoo.json and zoo.png.
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import statistics
 import sys
@@ -30,7 +29,7 @@ import time
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from environment import environment  # noqa: E402
+from environment import environment, write_results  # noqa: E402
 
 
 def _error(got, want) -> float:
@@ -175,10 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     data = {"environment": environment(), "threads": 1, "rows": rows}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "zoo.json").write_text(json.dumps(data, indent=2) + "\n")
-    plot(data, args.out / "zoo.png")
-    print(f"wrote {args.out / 'zoo.json'} and .png", file=sys.stderr)
+    write_results(args.out, "zoo", data, plot)
     return 0
 
 
