@@ -24,6 +24,7 @@ from xdsl.dialects import arith
 from xdsl.dialects.builtin import (
     DenseIntOrFPElementsAttr,
     FloatAttr,
+    IndexType,
     IntegerAttr,
     IntegerType,
     TensorType,
@@ -98,7 +99,7 @@ def const_i32(value: int) -> SSAValue:
 
 def splat_const(value: float | int, element: Attribute, shape: Sequence[int]) -> SSAValue:
     """A block of `shape` filled with `value` (a scalar constant when shape is ())."""
-    integer = isinstance(element, IntegerType)
+    integer = isinstance(element, (IntegerType, IndexType))
     # Splat values arrive as Python floats whatever the element type (a term graph's `full`).
     value = int(value) if integer else float(value)
     if not shape:

@@ -4,12 +4,21 @@ float, which integer tensors (a decoder's i64 positions) must take as an integer
 from __future__ import annotations
 
 import pytest
-from xdsl.dialects.builtin import IntegerAttr, IntegerType, f16, f32, i1, i32, i64
+from xdsl.dialects.builtin import (
+    IndexType,
+    IntegerAttr,
+    IntegerType,
+    f16,
+    f32,
+    i1,
+    i32,
+    i64,
+)
 
 from mirage_mlir.lowering.kernel_builder import splat_const
 
 
-@pytest.mark.parametrize("element", [i1, i32, i64, IntegerType(8)])
+@pytest.mark.parametrize("element", [i1, i32, i64, IntegerType(8), IndexType()])
 @pytest.mark.parametrize("shape", [(), (4,), (2, 3)])
 def test_integer_splats_hold_integers(element, shape) -> None:
     op = splat_const(1.0, element, shape).owner
