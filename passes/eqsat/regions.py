@@ -381,7 +381,7 @@ class RegionCache:
         try:
             with open(path, "rb") as stream:
                 value = pickle.load(stream)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        except Exception:  # a missing, truncated or foreign entry: search again
             return None
         self.memory[key] = value
         self.disk_hits += 1
@@ -391,14 +391,16 @@ class RegionCache:
         self.memory[key] = value
         if self.directory is None:
             return
+        temporary = None
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
             with os.fdopen(handle, "wb") as stream:
                 pickle.dump(value, stream, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(temporary, self.directory / f"{key}.pickle")
-        except (OSError, pickle.PicklingError, RecursionError):
-            pass  # a cache that cannot be written is only slower
+        except Exception:  # a cache that cannot be written is only slower
+            if temporary is not None and os.path.exists(temporary):
+                os.unlink(temporary)
 
 
 # --------------------------------------------------------------------------------------------
