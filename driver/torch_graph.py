@@ -68,6 +68,8 @@ def trace_steps(
         # Values the closures made and nothing read (a generic's unused init, a shape's
         # view) are not part of the graph.
         graph.graph.eliminate_dead_code()
+        _fold_views(graph.graph, torch)
+        graph.graph.eliminate_dead_code()
         graph.recompile()
         again = graph(*arguments)
     except Exception:  # anything the tracer cannot follow: run step by step
@@ -79,6 +81,36 @@ def trace_steps(
     if codegen == "inductor":
         return _inductor(graph, arguments, outs), outs
     return graph, outs
+
+
+def _fold_views(graph: Any, torch: Any) -> None:
+    """Fewer ops for the same values: a view of a view is one view of the first's operand,
+    and a view or expand to the operand's own shape is the operand. (The closures reshape
+    every value they lift to a generic's loop space and back; a wrong fold cannot pass the
+    exact comparison that follows.)"""
+    aten = torch.ops.aten
+    views = {aten.view.default, aten._unsafe_view.default}
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target not in views | {
+            aten.expand.default
+        }:
+            continue
+        source = node.args[0]
+        shape = node.meta.get("val").shape if "val" in node.meta else None
+        source_shape = (
+            source.meta.get("val").shape
+            if hasattr(source, "meta") and "val" in source.meta
+            else None
+        )
+        if shape is not None and shape == source_shape:
+            node.replace_all_uses_with(source)
+            continue
+        if (
+            node.target in views
+            and getattr(source, "op", None) == "call_function"
+            and source.target in views
+        ):
+            node.args = (source.args[0], *node.args[1:])
 
 
 def _inductor(graph: Any, arguments: list[Any], outs: list[Any]) -> Any:

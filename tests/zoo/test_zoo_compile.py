@@ -43,6 +43,10 @@ def test_compiles_and_matches_eager_on_fresh_inputs(name: str, zoo_cache) -> Non
     got = compiled(*fresh)
     assert got.shape == want.shape
     assert _relative_error(got, want) <= 1e-4
+    # The second call traces the runtime's steps into one aten graph; later calls run it.
+    for _ in range(2):
+        assert torch.equal(compiled(*fresh), got)
+    assert compiled.program.graph is not None
     (entry,) = compiled.report["optimizer"]["functions"]
     # The optimiser improved the cost model's figure within its default limits (a rewrite,
     # or the input program emitted as fused kernels).
