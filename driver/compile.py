@@ -57,10 +57,6 @@ class CompileError(MirageError):
     """The compiled module was called wrongly, or an artifact is unreadable."""
 
 
-def _progress(progress: Any, message: str) -> None:
-    progress(message)
-
-
 def _resolve_target(target: str) -> str:
     if target != "auto":
         return target
@@ -104,7 +100,7 @@ def compile(  # noqa: A001 - the public name the design card gives it
 
     from mirage_mlir.driver.progress import Progress
 
-    verbose = Progress(verbose)
+    progress = Progress(verbose)
     target = _resolve_target(target)
     options = {"interpret": interpret, **limits}
     if cpu_codegen != "aten":
@@ -116,17 +112,17 @@ def compile(  # noqa: A001 - the public name the design card gives it
         started = time.perf_counter()
         fingerprint = model_fingerprint(model, example_inputs, target, options)
         entry = cache.lookup_model(fingerprint) if fingerprint is not None else None
-        compiled = _load_cached(cache, entry, model, verbose)
+        compiled = _load_cached(cache, entry, model, progress)
         if compiled is not None:
             compiled.program.codegen = cpu_codegen
             compiled.report["stages"] = {"load": time.perf_counter() - started}
             return compiled
     stages: dict[str, float] = {}
     started = time.perf_counter()
-    _progress(verbose, f"import {type(model).__name__}")
+    progress(f"import {type(model).__name__}")
     mlir_text, signature = _import(model, example_inputs)
     stages["import"] = time.perf_counter() - started
-    _progress(verbose, f"import done in {stages['import']:.2f} s")
+    progress(f"import done in {stages['import']:.2f} s")
     if cache is not None:
         # Another model (or this one, changed where it does not matter) imported
         # to the same MLIR before: its artifact is this model's too.
@@ -134,7 +130,7 @@ def compile(  # noqa: A001 - the public name the design card gives it
         key = artifact_key(mlir_text, target, options)
         folder = cache.lookup_artifact(key)
         entry = (folder, signature) if folder is not None else None
-        compiled = _load_cached(cache, entry, model, verbose)
+        compiled = _load_cached(cache, entry, model, progress)
         if compiled is not None:
             compiled.program.codegen = cpu_codegen
             cache.map_model(fingerprint, key, signature)
@@ -150,16 +146,15 @@ def compile(  # noqa: A001 - the public name the design card gives it
     regions = str(cache.directory / "regions") if cache is not None else None
     from mirage_mlir.passes.eqsat.regions import region_progress
 
-    with region_progress(verbose.regions("optimize")):
+    with region_progress(progress.regions("optimize")):
         optimized = optimize(mlir_text, target=target, region_cache=regions, **limits)
     stages["optimize"] = time.perf_counter() - started
     for entry in optimized.report.get("functions", []):
-        _progress(
-            verbose,
+        progress(
             f"optimize @{entry.get('name')}: {entry.get('enodes')} e-nodes, "
             f"{entry.get('eclasses')} e-classes, saturated={entry.get('saturated')}",
         )
-    _progress(verbose, f"optimize done in {stages['optimize']:.2f} s")
+    progress(f"optimize done in {stages['optimize']:.2f} s")
 
     report = CompileReport(
         target=target,
@@ -173,7 +168,7 @@ def compile(  # noqa: A001 - the public name the design card gives it
     lowered = None
     if target in GPU_TARGETS or interpret:
         lowered, kernels = _lower_and_compile(
-            optimized.mlir, target, interpret, report, verbose
+            optimized.mlir, target, interpret, report, progress
         )
     launch_plan = None
     if (
@@ -204,7 +199,7 @@ def compile(  # noqa: A001 - the public name the design card gives it
 
 
 def _load_cached(
-    cache: Any, entry: tuple[Path, dict[str, Any]] | None, model: Any, verbose: Any
+    cache: Any, entry: tuple[Path, dict[str, Any]] | None, model: Any, progress: Any
 ) -> "CompiledModule | None":
     """The artifact of a cache `entry` (folder, the model's signature) as a hit, or None.
 
@@ -216,11 +211,11 @@ def _load_cached(
     try:
         compiled = _load_artifact(folder, model, signature, from_cache=True)
     except CompileError as error:
-        _progress(verbose, f"cache entry unusable, compiling again: {error}")
+        progress(f"cache entry unusable, compiling again: {error}")
         cache.discard(folder)
         return None
     compiled.report["cache"] = "hit"
-    _progress(verbose, f"cache hit {folder}")
+    progress(f"cache hit {folder}")
     return compiled
 
 
@@ -263,7 +258,7 @@ def _import(model: Any, example_inputs: tuple) -> tuple[str, dict[str, Any]]:
 
 
 def _lower_and_compile(
-    mlir: str, target: str, interpret: bool, report: CompileReport, verbose: Any
+    mlir: str, target: str, interpret: bool, report: CompileReport, progress: Any
 ) -> tuple[Any, list[dict[str, Any]]]:
     """Lower to Triton and compile each kernel; record every failure in the report."""
     stages = report["stages"]
@@ -278,12 +273,10 @@ def _lower_and_compile(
             f"convert-mirage-to-triton failed: {type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else ''}"
         )
-        _progress(verbose, "lowering failed; the CPU runtime runs the module")
+        progress("lowering failed; the CPU runtime runs the module")
         return None, []
     stages["lower"] = time.perf_counter() - started
-    _progress(
-        verbose, f"lowered {len(lowered.kernels)} kernels in {stages['lower']:.2f} s"
-    )
+    progress(f"lowered {len(lowered.kernels)} kernels in {stages['lower']:.2f} s")
     kernels: list[dict[str, Any]] = []
     started = time.perf_counter()
     if target in GPU_TARGETS:
@@ -303,7 +296,7 @@ def _lower_and_compile(
             except Exception as error:  # triton's failures are recorded, not raised
                 entry.update(status="failed", error=str(error).splitlines()[0])
             kernels.append(entry)
-            _progress(verbose, f"kernel {name}: {entry['status']}")
+            progress(f"kernel {name}: {entry['status']}")
     else:
         kernels = [
             {"name": n, "ttir": t, "status": "lowered"} for n, t in lowered.kernels

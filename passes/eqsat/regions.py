@@ -45,7 +45,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from mirage_mlir.passes.eqsat.kinds import KINDS
 from mirage_mlir.passes.eqsat.kinds.kind import Origin
@@ -253,28 +253,33 @@ def canonical_region(region: Region) -> CanonicalRegion:
     inside = {id(n) for n in region.nodes}
     result = CanonicalRegion(Graph((), ()))
     copies: dict[int, Node] = {}
-    names: dict[tuple[str, str], str] = {}
+    renamed: dict[str, dict[str, str]] = {"w": {}, "op": {}}
     inputs: list[Input] = []
+
+    def rename(prefix: str, original: str) -> str:
+        table = renamed[prefix]
+        return table.setdefault(original, f"{prefix}{len(table)}")
+
+    def opaque_name(node: Node) -> str:
+        name = rename("op", node.name)
+        result.opaque_names[name] = node.name
+        return name
 
     def leaf(node: Node) -> Node:
         if id(node) in copies:
             return copies[id(node)]
         origin = _origin(node)
+        if origin is Origin.SPLAT:
+            # Its value is its whole meaning: it stays as it is.
+            copies[id(node)] = node
+            return node
         if origin is Origin.CONSTANT:
-            key = ("constant", node.name)
-            name = names.setdefault(key, f"w{sum(k[0] == 'constant' for k in names)}")
-            copy: Node = Constant(name, node.shape, node.dtype)
-        elif origin is Origin.SPLAT:
-            copy = node
+            copy: Node = Constant(rename("w", node.name), node.shape, node.dtype)
         elif origin is Origin.OPAQUE and not node.operands:
-            key = ("opaque", node.name)
-            name = names.setdefault(key, f"op{sum(k[0] == 'opaque' for k in names)}")
-            result.opaque_names[name] = node.name
-            copy = Opaque(name, (), node.shape, node.dtype)
+            copy = Opaque(opaque_name(node), (), node.shape, node.dtype)
         else:
             # A function input, or a value an earlier region makes.
-            name = f"in{len(inputs)}"
-            copy = Input(name, node.shape, node.dtype)
+            copy = Input(f"in{len(inputs)}", node.shape, node.dtype)
             inputs.append(copy)
         result.leaves[_leaf_name(copy)] = node
         copies[id(node)] = copy
@@ -285,10 +290,9 @@ def canonical_region(region: Region) -> CanonicalRegion:
             copies[id(o)] if id(o) in inside else leaf(o) for o in node.operands
         ]
         if _origin(node) is Origin.OPAQUE:
-            key = ("opaque", node.name)
-            name = names.setdefault(key, f"op{sum(k[0] == 'opaque' for k in names)}")
-            result.opaque_names[name] = node.name
-            copies[id(node)] = Opaque(name, operands, node.shape, node.dtype)
+            copies[id(node)] = Opaque(
+                opaque_name(node), operands, node.shape, node.dtype
+            )
         else:
             copies[id(node)] = make_node(node.kind, node.attrs, operands)
     result.graph = Graph(tuple(inputs), tuple(copies[id(o)] for o in region.outputs))
@@ -296,16 +300,20 @@ def canonical_region(region: Region) -> CanonicalRegion:
 
 
 def _leaf_name(node: Node) -> str:
-    if _origin(node) is Origin.SPLAT:
-        return f"full:{id(node)}"
+    """The key of a renamed leaf (an input, a weight or an opaque op without operands)."""
     return f"{node.kind}:{node.attrs[0]}"
 
 
 def instantiate(
-    canonical: CanonicalRegion, graph: Graph, kernels: Sequence | None
+    canonical: CanonicalRegion,
+    graph: Graph,
+    kernels: Sequence | None,
+    replaced: Mapping[int, Node],
 ) -> tuple[list[Node], tuple | None]:
     """`graph` (a result for the canonical region) and its kernels in terms of the region's
-    own leaves: the nodes standing for the region's outputs, and the kernels."""
+    own leaves, each leaf an earlier region computed taken as its new value (`replaced`, by
+    the id of the old one): the nodes standing for the region's outputs, and the kernels.
+    """
     from mirage_mlir.passes.eqsat.fusion import Kernel
 
     mapped: dict[int, Node] = {}
@@ -315,7 +323,8 @@ def instantiate(
             mapped[id(node)] = node
             continue
         if not node.operands and origin is not Origin.COMPUTED:
-            mapped[id(node)] = canonical.leaves[_leaf_name(node)]
+            original = canonical.leaves[_leaf_name(node)]
+            mapped[id(node)] = replaced.get(id(original), original)
             continue
         operands = [mapped[id(o)] for o in node.operands]
         if origin is Origin.OPAQUE:
@@ -368,12 +377,9 @@ class RegionCache:
     def __init__(self, directory: str | os.PathLike | None = None) -> None:
         self.directory = Path(directory) if directory else None
         self.memory: dict[str, object] = {}
-        self.hits = 0
-        self.disk_hits = 0
 
     def get(self, key: str) -> object | None:
         if key in self.memory:
-            self.hits += 1
             return self.memory[key]
         if self.directory is None:
             return None
@@ -384,7 +390,6 @@ class RegionCache:
         except Exception:  # a missing, truncated or foreign entry: search again
             return None
         self.memory[key] = value
-        self.disk_hits += 1
         return value
 
     def put(self, key: str, value: object) -> None:
@@ -526,12 +531,9 @@ def _stitch(graph, regions, canonicals, texts, results):
     claimed: set[int] = set()
     for region, canonical, text in zip(regions, canonicals, texts):
         result = results[text]
-        # The region's leaves that earlier regions computed are their new values.
-        canonical.leaves = {
-            name: replaced.get(id(node), node)
-            for name, node in canonical.leaves.items()
-        }
-        outputs, region_kernels = instantiate(canonical, result.graph, result.kernels)
+        outputs, region_kernels = instantiate(
+            canonical, result.graph, result.kernels, replaced
+        )
         for old, new in zip(region.outputs, outputs):
             replaced[id(old)] = new
         if region_kernels is None or kernels is None:

@@ -94,7 +94,9 @@ def _probabilities(m, widened: bool) -> list:
     v = _vars()
     if not widened:
         return [Tensor.softmax(m, -1)]
-    return [Tensor.cast(Tensor.softmax(Tensor.cast(m, w), -1), v.n) for w in WIDE_FLOATS]
+    return [
+        Tensor.cast(Tensor.softmax(Tensor.cast(m, w), -1), v.n) for w in WIDE_FLOATS
+    ]
 
 
 def _scores(scaled: bool, transposed: bool = False):
@@ -168,7 +170,9 @@ def _attention_example(
     return example
 
 
-def _causal_scores(form: str, scaled: bool, dtype: str = "f32", transposed: bool = False):
+def _causal_scores(
+    form: str, scaled: bool, dtype: str = "f32", transposed: bool = False
+):
     q, k, v = _qkv((2, 2))
     if dtype != "f32":
         q, k, v = (_narrow(x, dtype) for x in (q, k, v))
@@ -201,7 +205,9 @@ def _causal_form_example(
 ):
     def example():
         q, k, v, masked = _causal_scores(form, True, dtype, transposed)
-        return Graph.of(_softmax_in(masked, wide) @ v), Graph.of(attention(q, k, v, 0.5, True))
+        return Graph.of(_softmax_in(masked, wide) @ v), Graph.of(
+            attention(q, k, v, 0.5, True)
+        )
 
     return example
 
@@ -255,7 +261,8 @@ def _guard_causal_widened_example():
 def _repeat(x, group: int):
     b, h, s, d = x.shape
     return Reshape(
-        broadcast(Reshape(x, (b, h, 1, s, d)), (b, h, group, s, d)), (b, h * group, s, d)
+        broadcast(Reshape(x, (b, h, 1, s, d)), (b, h, group, s, d)),
+        (b, h * group, s, d),
     )
 
 
@@ -366,88 +373,69 @@ def _gqa():
             repeat_heads(v.kr, v.k),
             repeat_heads(v.vr, v.v),
         ).then(
-            union(v.top).with_(Tensor.attention_masked(v.q, v.k, v.v, v.mask, v.sc, v.c))
+            union(v.top).with_(
+                Tensor.attention_masked(v.q, v.k, v.v, v.mask, v.sc, v.c)
+            )
         ),
     ]
 
 
+def _layout_rules(transposed: bool) -> tuple[RewriteRule, ...]:
+    """The attention rules of one key layout: K as given (scores s·(q @ kᵀ)), or K passed
+    already transposed (scores s·(q @ kt), attention on K = mt(kt)); each scaled or not,
+    causal or with an additive mask, and in the widened f16/bf16 forms."""
+    prefix = "attention-kt-" if transposed else "attention-"
+    t = {"transposed": True} if transposed else {}
+    return (
+        RewriteRule(
+            f"{prefix}scaled", _attention(True, **t), _attention_example(True, **t)
+        ),
+        RewriteRule(
+            f"{prefix}unscaled", _attention(False, **t), _attention_example(False, **t)
+        ),
+        RewriteRule(
+            f"{prefix}causal-scaled", _causal(True, **t), _causal_example(True, **t)
+        ),
+        RewriteRule(
+            f"{prefix}causal-unscaled", _causal(False, **t), _causal_example(False, **t)
+        ),
+        RewriteRule(
+            f"{prefix}additive-mask", _additive_mask(**t), _additive_mask_example(**t)
+        ),
+        RewriteRule(
+            f"{prefix}widened-scaled",
+            _attention(True, True, **t),
+            _attention_example(True, "f32", **t),
+        ),
+        RewriteRule(
+            f"{prefix}widened-unscaled",
+            _attention(False, True, **t),
+            _attention_example(False, "f32", **t),
+        ),
+        RewriteRule(
+            f"{prefix}widened-causal-scaled",
+            _causal(True, True, **t),
+            _causal_example(True, "f32", **t),
+        ),
+        RewriteRule(
+            f"{prefix}widened-causal-unscaled",
+            _causal(False, True, **t),
+            _causal_example(False, "f32", **t),
+        ),
+        RewriteRule(
+            f"{prefix}widened-additive-mask",
+            _additive_mask(True, **t),
+            _additive_mask_example("f32", "f16", **t),
+        ),
+    )
+
+
 DECLARATIONS = (
-    RewriteRule("attention-scaled", _attention(True), _attention_example(True)),
-    RewriteRule("attention-unscaled", _attention(False), _attention_example(False)),
-    RewriteRule("attention-causal-scaled", _causal(True), _causal_example(True)),
-    RewriteRule("attention-causal-unscaled", _causal(False), _causal_example(False)),
-    RewriteRule("attention-additive-mask", _additive_mask(), _additive_mask_example()),
-    RewriteRule(
-        "attention-widened-scaled", _attention(True, True), _attention_example(True, "f32")
-    ),
-    RewriteRule(
-        "attention-widened-unscaled", _attention(False, True), _attention_example(False, "f32")
-    ),
-    RewriteRule(
-        "attention-widened-causal-scaled", _causal(True, True), _causal_example(True, "f32")
-    ),
-    RewriteRule(
-        "attention-widened-causal-unscaled", _causal(False, True), _causal_example(False, "f32")
-    ),
-    RewriteRule(
-        "attention-widened-additive-mask",
-        _additive_mask(True),
-        _additive_mask_example("f32", "f16"),
-    ),
+    *_layout_rules(transposed=False),
     RewriteRule("sdpa-guard-causal", _guard_causal, _guard_causal_example),
     RewriteRule("sdpa-guard-unmasked", _guard_unmasked, _guard_unmasked_example()),
     RewriteRule("attention-gqa", _gqa, _gqa_example),
-    # The keys passed already transposed: scores s·(q @ kt), attention on K = mt(kt).
-    RewriteRule(
-        "attention-kt-scaled",
-        _attention(True, transposed=True),
-        _attention_example(True, transposed=True),
-    ),
-    RewriteRule(
-        "attention-kt-unscaled",
-        _attention(False, transposed=True),
-        _attention_example(False, transposed=True),
-    ),
-    RewriteRule(
-        "attention-kt-causal-scaled",
-        _causal(True, transposed=True),
-        _causal_example(True, transposed=True),
-    ),
-    RewriteRule(
-        "attention-kt-causal-unscaled",
-        _causal(False, transposed=True),
-        _causal_example(False, transposed=True),
-    ),
-    RewriteRule(
-        "attention-kt-additive-mask",
-        _additive_mask(transposed=True),
-        _additive_mask_example(transposed=True),
-    ),
-    RewriteRule(
-        "attention-kt-widened-scaled",
-        _attention(True, True, transposed=True),
-        _attention_example(True, "f32", transposed=True),
-    ),
-    RewriteRule(
-        "attention-kt-widened-unscaled",
-        _attention(False, True, transposed=True),
-        _attention_example(False, "f32", transposed=True),
-    ),
-    RewriteRule(
-        "attention-kt-widened-causal-scaled",
-        _causal(True, True, transposed=True),
-        _causal_example(True, "f32", transposed=True),
-    ),
-    RewriteRule(
-        "attention-kt-widened-causal-unscaled",
-        _causal(False, True, transposed=True),
-        _causal_example(False, "f32", transposed=True),
-    ),
-    RewriteRule(
-        "attention-kt-widened-additive-mask",
-        _additive_mask(True, transposed=True),
-        _additive_mask_example("f32", "f16", transposed=True),
-    ),
+    *_layout_rules(transposed=True),
 )
 
 #: Further examples a rule must also prove: the other two causal mask forms, and bf16 scores
