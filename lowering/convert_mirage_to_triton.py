@@ -6,7 +6,8 @@ functions.  The host function becomes a launch plan (the `plan` dialect):
 `plan.alloc` for each buffer a kernel writes, `plan.launch` per kernel in
 program order, with grids and buffers; weights stay `arith.constant`s and
 reshapes stay as views.  Buffers whose last reader has run give their slot
-to later buffers of the same size.
+to later buffers of the same size.  Ops that read only weights are computed
+at compile time first (`fold_compile_time.py`) and launch nothing.
 
 Before:
 
@@ -47,6 +48,7 @@ from mirage_mlir.dialects import plan
 from mirage_mlir.dialects.diagnostics import MlirVerifyError
 from mirage_mlir.lowering.fused_body import KernelGroup, is_elementwise_generic
 from mirage_mlir.lowering.kernel_builder import LoweringError
+from mirage_mlir.lowering.fold_compile_time import fold_compile_time_ops
 from mirage_mlir.lowering.layout_ops import LAYOUT_OPS, fold_constant_layout_ops
 from mirage_mlir.lowering.template_contraction import (
     build_contraction_kernel,
@@ -211,6 +213,7 @@ class ConvertMirageToTriton(ModulePass):
     def _lower_function(self, function: func.FuncOp) -> list[Operation]:
         kernels: list[Operation] = []
         block = function.body.block
+        fold_compile_time_ops(block)
         fold_constant_layout_ops(block)
         for op in list(block.ops):
             try:
