@@ -70,7 +70,13 @@ def torch_dtype(element_type: Attribute) -> Any:
             return dtype
     if isinstance(element_type, IntegerType):
         width = element_type.width.data
-        widths = {1: torch.bool, 8: torch.int8, 16: torch.int16, 32: torch.int32, 64: torch.int64}
+        widths = {
+            1: torch.bool,
+            8: torch.int8,
+            16: torch.int16,
+            32: torch.int32,
+            64: torch.int64,
+        }
         if width in widths:
             return widths[width]
     raise TorchExecutorError(f"no torch dtype for element type {element_type}")
@@ -84,7 +90,11 @@ def _cmpf(predicate: int) -> Callable[[Any, Any], Any]:
     import torch
 
     ordered = {
-        1: torch.eq, 2: torch.gt, 3: torch.ge, 4: torch.lt, 5: torch.le,
+        1: torch.eq,
+        2: torch.gt,
+        3: torch.ge,
+        4: torch.lt,
+        5: torch.le,
         6: lambda a, b: torch.lt(a, b) | torch.gt(a, b),
         7: lambda a, b: ~(torch.isnan(a) | torch.isnan(b)),
     }
@@ -105,8 +115,18 @@ def _cmpi(predicate: int) -> Callable[[Any, Any], Any]:
     import torch
 
     # Signed and unsigned compare alike: index and loop values are never negative.
-    table = [torch.eq, torch.ne, torch.lt, torch.le, torch.gt, torch.ge,
-             torch.lt, torch.le, torch.gt, torch.ge]
+    table = [
+        torch.eq,
+        torch.ne,
+        torch.lt,
+        torch.le,
+        torch.gt,
+        torch.ge,
+        torch.lt,
+        torch.le,
+        torch.gt,
+        torch.ge,
+    ]
     return table[predicate]
 
 
@@ -114,18 +134,29 @@ def _binary_table() -> dict[str, Callable[[Any, Any], Any]]:
     import torch
 
     return {
-        "arith.addf": torch.add, "arith.subf": torch.sub, "arith.mulf": torch.mul,
-        "arith.divf": torch.div, "arith.maximumf": torch.maximum,
-        "arith.minimumf": torch.minimum, "arith.maxnumf": torch.fmax,
-        "arith.minnumf": torch.fmin, "arith.addi": torch.add, "arith.subi": torch.sub,
+        "arith.addf": torch.add,
+        "arith.subf": torch.sub,
+        "arith.mulf": torch.mul,
+        "arith.divf": torch.div,
+        "arith.maximumf": torch.maximum,
+        "arith.minimumf": torch.minimum,
+        "arith.maxnumf": torch.fmax,
+        "arith.minnumf": torch.fmin,
+        "arith.addi": torch.add,
+        "arith.subi": torch.sub,
         "arith.muli": torch.mul,
         "arith.divsi": lambda a, b: torch.div(a, b, rounding_mode="trunc"),
         "arith.divui": lambda a, b: torch.div(a, b, rounding_mode="trunc"),
-        "arith.remsi": torch.fmod, "arith.remf": torch.fmod,
-        "arith.maxsi": torch.maximum, "arith.minsi": torch.minimum,
-        "arith.andi": torch.bitwise_and, "arith.ori": torch.bitwise_or,
-        "arith.xori": torch.bitwise_xor, "math.powf": torch.pow,
-        "math.atan2": torch.atan2, "math.copysign": torch.copysign,
+        "arith.remsi": torch.fmod,
+        "arith.remf": torch.fmod,
+        "arith.maxsi": torch.maximum,
+        "arith.minsi": torch.minimum,
+        "arith.andi": torch.bitwise_and,
+        "arith.ori": torch.bitwise_or,
+        "arith.xori": torch.bitwise_xor,
+        "math.powf": torch.pow,
+        "math.atan2": torch.atan2,
+        "math.copysign": torch.copysign,
     }
 
 
@@ -133,21 +164,44 @@ def _unary_table() -> dict[str, Callable[[Any], Any]]:
     import torch
 
     return {
-        "arith.negf": torch.neg, "math.exp": torch.exp, "math.exp2": torch.exp2,
-        "math.expm1": torch.expm1, "math.log": torch.log, "math.log2": torch.log2,
-        "math.log1p": torch.log1p, "math.sqrt": torch.sqrt, "math.rsqrt": torch.rsqrt,
-        "math.tanh": torch.tanh, "math.erf": torch.erf, "math.absf": torch.abs,
-        "math.absi": torch.abs, "math.sin": torch.sin, "math.cos": torch.cos,
-        "math.floor": torch.floor, "math.ceil": torch.ceil, "math.round": torch.round,
-        "math.roundeven": torch.round, "math.trunc": torch.trunc,
+        "arith.negf": torch.neg,
+        "math.exp": torch.exp,
+        "math.exp2": torch.exp2,
+        "math.expm1": torch.expm1,
+        "math.log": torch.log,
+        "math.log2": torch.log2,
+        "math.log1p": torch.log1p,
+        "math.sqrt": torch.sqrt,
+        "math.rsqrt": torch.rsqrt,
+        "math.tanh": torch.tanh,
+        "math.erf": torch.erf,
+        "math.absf": torch.abs,
+        "math.absi": torch.abs,
+        "math.sin": torch.sin,
+        "math.cos": torch.cos,
+        "math.floor": torch.floor,
+        "math.ceil": torch.ceil,
+        "math.round": torch.round,
+        "math.roundeven": torch.round,
+        "math.trunc": torch.trunc,
     }
 
 
-_CASTS = frozenset({
-    "arith.extf", "arith.truncf", "arith.sitofp", "arith.uitofp", "arith.fptosi",
-    "arith.fptoui", "arith.extsi", "arith.extui", "arith.trunci", "arith.index_cast",
-    "arith.bitcast",
-})
+_CASTS = frozenset(
+    {
+        "arith.extf",
+        "arith.truncf",
+        "arith.sitofp",
+        "arith.uitofp",
+        "arith.fptosi",
+        "arith.fptoui",
+        "arith.extsi",
+        "arith.extui",
+        "arith.trunci",
+        "arith.index_cast",
+        "arith.bitcast",
+    }
+)
 
 
 def scalar_op_function(op: Operation) -> Callable[..., Any]:
@@ -158,7 +212,9 @@ def scalar_op_function(op: Operation) -> Callable[..., Any]:
     if name == "arith.constant":
         value = op.properties.get("value", op.attributes.get("value"))
         if not isinstance(value, FloatAttr | IntegerAttr):
-            raise TorchExecutorError(f"{name}: only scalar constants may appear in a body")
+            raise TorchExecutorError(
+                f"{name}: only scalar constants may appear in a body"
+            )
         number = value.value.data
         tensor = torch.tensor(number, dtype=torch_dtype(op.results[0].type))
         return lambda: tensor
@@ -197,10 +253,57 @@ def scalar_op_function(op: Operation) -> Callable[..., Any]:
 
 #: Accumulating ops whose fold over a loop is one torch reduction.
 _REDUCTIONS = {
-    "arith.addf": "sum", "arith.addi": "sum", "arith.mulf": "prod", "arith.muli": "prod",
-    "arith.maximumf": "amax", "arith.maxnumf": "amax", "arith.maxsi": "amax",
-    "arith.minimumf": "amin", "arith.minnumf": "amin", "arith.minsi": "amin",
+    "arith.addf": "sum",
+    "arith.addi": "sum",
+    "arith.mulf": "prod",
+    "arith.muli": "prod",
+    "arith.maximumf": "amax",
+    "arith.maxnumf": "amax",
+    "arith.maxsi": "amax",
+    "arith.minimumf": "amin",
+    "arith.minnumf": "amin",
+    "arith.minsi": "amin",
 }
+
+
+def _select_fold(
+    select: Operation, acc: SSAValue, producers: dict[SSAValue, Operation]
+) -> tuple[str, Callable, SSAValue] | None:
+    """An integer min or max written as `select(cmpi(x, acc), x, acc)`, as a fold.
+
+    Only integer compares (exact, no NaN): signed ones on wider integers, unsigned ones on
+    i1 (where min is `all` and max `any`); `_cmpi` compares as signed, so an unsigned
+    compare of wide integers or a signed one of i1 (true is -1) is left to the loop.
+    """
+    import torch
+
+    condition, if_true, if_false = select.operands
+    if acc not in (if_true, if_false) or if_true == if_false:
+        return None
+    other = if_false if if_true == acc else if_true
+    compare = producers.get(condition)
+    if (
+        compare is None
+        or compare.name != "arith.cmpi"
+        or set(compare.operands) != {other, acc}
+    ):
+        return None
+    if len(list(acc.uses)) != 2:  # the compare and the select only
+        return None
+    predicate = compare.properties["predicate"].value.data
+    if predicate not in (2, 3, 4, 5, 6, 7, 8, 9) or not isinstance(
+        other.type, IntegerType
+    ):
+        return None
+    if (predicate >= 6) != (other.type.width.data == 1):  # i1 is signed -1/0 to MLIR
+        return None
+    less = predicate in (2, 3, 6, 7)
+    if compare.operands[0] == acc:  # cmp(acc, x): the other way round
+        less = not less
+    picks_other = if_true == other
+    if less == picks_other:
+        return "amin", torch.minimum, other
+    return "amax", torch.maximum, other
 
 
 def _check_maps(op: Operation, maps: list[AffineMap]) -> None:
@@ -218,8 +321,14 @@ def _check_maps(op: Operation, maps: list[AffineMap]) -> None:
 
 def _lift(tensor: Any, m: AffineMap, n_loops: int) -> Any:
     """View an operand in the loop space: one axis per loop, size 1 where unindexed."""
-    index = tuple(0 if isinstance(e, AffineConstantExpr) else slice(None) for e in m.results)
-    sub = tensor[index] if any(isinstance(e, AffineConstantExpr) for e in m.results) else tensor
+    index = tuple(
+        0 if isinstance(e, AffineConstantExpr) else slice(None) for e in m.results
+    )
+    sub = (
+        tensor[index]
+        if any(isinstance(e, AffineConstantExpr) for e in m.results)
+        else tensor
+    )
     dims = [e.position for e in m.results if isinstance(e, AffineDimExpr)]
     order = sorted(range(len(dims)), key=lambda k: dims[k])
     sub = sub.permute(order) if order != list(range(len(dims))) else sub
@@ -229,7 +338,9 @@ def _lift(tensor: Any, m: AffineMap, n_loops: int) -> Any:
     return sub.reshape(shape)
 
 
-def _unlift(value: Any, m: AffineMap, loop_shape: list[int], result_shape: tuple[int, ...]) -> Any:
+def _unlift(
+    value: Any, m: AffineMap, loop_shape: list[int], result_shape: tuple[int, ...]
+) -> Any:
     """Lay a loop-space value (size 1 on reduction loops) out as a result with map `m`."""
     full = value.expand(loop_shape)
     dims = [e.position for e in m.results if isinstance(e, AffineDimExpr)]
@@ -251,7 +362,8 @@ class StructuredOpRunner:
         """Analyse the op once: maps, loops, body ops and the fastest route."""
         self.op = op
         self.maps: list[AffineMap] = [
-            (a.data if isinstance(a, AffineMapAttr) else a) for a in op.get_indexing_maps()
+            (a.data if isinstance(a, AffineMapAttr) else a)
+            for a in op.get_indexing_maps()
         ]
         _check_maps(op, self.maps)
         kinds = [str(it.data) for it in op.get_iterator_types()]
@@ -273,7 +385,8 @@ class StructuredOpRunner:
                 self.captured.append(v)
         # linalg.index values are set per call (they depend on the loop extents).
         self.functions = [
-            None if o.name == "linalg.index" else scalar_op_function(o) for o in self.body
+            None if o.name == "linalg.index" else scalar_op_function(o)
+            for o in self.body
         ]
         self.einsum = self._einsum_equation()
         self.folds = self._folds()
@@ -287,9 +400,14 @@ class StructuredOpRunner:
         mul, add = self.body
         if mul.name != "arith.mulf" or add.name != "arith.addf":
             return None
-        if set(mul.operands) != {self.args[0], self.args[1]} or len(set(mul.operands)) != 2:
+        if (
+            set(mul.operands) != {self.args[0], self.args[1]}
+            or len(set(mul.operands)) != 2
+        ):
             return None
-        if set(add.operands) != {mul.results[0], self.args[2]} or self.yielded != [add.results[0]]:
+        if set(add.operands) != {mul.results[0], self.args[2]} or self.yielded != [
+            add.results[0]
+        ]:
             return None
         if any(isinstance(e, AffineConstantExpr) for m in self.maps for e in m.results):
             return None
@@ -299,11 +417,12 @@ class StructuredOpRunner:
         terms = ["".join(letters[e.position] for e in m.results) for m in self.maps]
         return f"{terms[0]},{terms[1]}->{terms[2]}"
 
-    def _folds(self) -> list[tuple[str, Any, SSAValue]] | None:
-        """Per result (reduction name, combining op, folded value) when every result folds."""
+    def _folds(self) -> list[tuple[str, Callable, SSAValue]] | None:
+        """Per result (torch reduction, combining function, folded value) when every result
+        folds."""
         if not self.reduction:
             return None
-        accumulators = self.args[self.n_in:]
+        accumulators = self.args[self.n_in :]
         producers = {r: o for o in self.body for r in o.results}
         depends: dict[SSAValue, bool] = {a: a in accumulators for a in self.args}
         for o in self.body:
@@ -313,6 +432,12 @@ class StructuredOpRunner:
         folds = []
         for acc, value in zip(accumulators, self.yielded):
             o = producers.get(value)
+            if o is not None and o.name == "arith.select":
+                fold = _select_fold(o, acc, producers)
+                if fold is None or depends.get(fold[2], False):
+                    return None
+                folds.append(fold)
+                continue
             if o is None or o.name not in _REDUCTIONS or len(o.operands) != 2:
                 return None
             a, b = o.operands
@@ -322,7 +447,7 @@ class StructuredOpRunner:
             # The accumulator may feed nothing but its own combining op.
             if any(acc in p.operands for p in self.body if p is not o):
                 return None
-            folds.append((_REDUCTIONS[o.name], o, other))
+            folds.append((_REDUCTIONS[o.name], scalar_op_function(o), other))
         return folds
 
     # -- running -------------------------------------------------------------------------------
@@ -357,14 +482,18 @@ class StructuredOpRunner:
                 shape[d] = loop_shape[d]
                 env[o.results[0]] = torch.arange(loop_shape[d]).reshape(shape)
 
-    def __call__(self, inputs: list[Any], inits: list[Any], captured: list[Any]) -> list[Any]:
+    def __call__(
+        self, inputs: list[Any], inits: list[Any], captured: list[Any]
+    ) -> list[Any]:
         """The op's results for these input, init and captured tensors."""
         import torch
 
         if self.einsum is not None:
             product = torch.einsum(self.einsum, inputs[0], inputs[1])
             return [product + inits[0]]
-        lifted = [_lift(t, m, self.n_loops) for t, m in zip((*inputs, *inits), self.maps)]
+        lifted = [
+            _lift(t, m, self.n_loops) for t, m in zip((*inputs, *inits), self.maps)
+        ]
         loop_shape = self._loop_shape(lifted)
         env: dict[SSAValue, Any] = dict(zip(self.captured, captured))
         has_index = any(o.name == "linalg.index" for o in self.body)
@@ -382,33 +511,46 @@ class StructuredOpRunner:
             self._evaluate(env)
             results = []
             full = list(loop_shape)
-            for (kind, combine, value), init in zip(self.folds, lifted[self.n_in:]):
+            for (kind, combine, value), init in zip(self.folds, lifted[self.n_in :]):
                 folded = env[value].expand(full)
-                folded = getattr(torch, kind)(folded, dim=self.reduction, keepdim=True) \
-                    if kind != "prod" else _prod(folded, self.reduction)
-                results.append(scalar_op_function(combine)(init, folded))
+                folded = (
+                    getattr(torch, kind)(folded, dim=self.reduction, keepdim=True)
+                    if kind != "prod"
+                    else _prod(folded, self.reduction)
+                )
+                results.append(combine(init, folded))
         else:
             results = self._stepped(env, lifted, loop_shape, has_index)
-        reduced_shape = [1 if d in self.reduction else n for d, n in enumerate(loop_shape)]
+        reduced_shape = [
+            1 if d in self.reduction else n for d, n in enumerate(loop_shape)
+        ]
         return [
             _unlift(torch.as_tensor(r).to(dtype), m, reduced_shape, shape)
             for r, m, shape, dtype in zip(
-                results, self.maps[self.n_in:], self.result_shapes, self.result_dtypes
+                results, self.maps[self.n_in :], self.result_shapes, self.result_dtypes
             )
         ]
 
     def _stepped(
-        self, env: dict[SSAValue, Any], lifted: list[Any], loop_shape: list[int], has_index: bool
+        self,
+        env: dict[SSAValue, Any],
+        lifted: list[Any],
+        loop_shape: list[int],
+        has_index: bool,
     ) -> list[Any]:
         """Run the body once per point of the reduction loops (the general route)."""
-        accumulators = list(lifted[self.n_in:])
+        accumulators = list(lifted[self.n_in :])
         ranges = [range(loop_shape[d]) for d in self.reduction]
         for point in itertools.product(*ranges):
             at = dict(zip(self.reduction, point))
             step = []
             for t in lifted[: self.n_in]:
                 index = tuple(
-                    slice(at[d], at[d] + 1) if d in at and t.shape[d] != 1 else slice(None)
+                    (
+                        slice(at[d], at[d] + 1)
+                        if d in at and t.shape[d] != 1
+                        else slice(None)
+                    )
                     for d in range(self.n_loops)
                 )
                 step.append(t[index])
@@ -416,9 +558,14 @@ class StructuredOpRunner:
             if has_index:
                 self._index_values(env, loop_shape)
                 for o in self.body:
-                    if o.name == "linalg.index" and o.properties["dim"].value.data in at:
+                    if (
+                        o.name == "linalg.index"
+                        and o.properties["dim"].value.data in at
+                    ):
                         d = o.properties["dim"].value.data
-                        env[o.results[0]] = env[o.results[0]].new_full((1,) * self.n_loops, at[d])
+                        env[o.results[0]] = env[o.results[0]].new_full(
+                            (1,) * self.n_loops, at[d]
+                        )
             self._evaluate(env)
             accumulators = [env[v] for v in self.yielded]
         return accumulators
