@@ -13,6 +13,8 @@ The graph is kept only when it reproduces the steps exactly on the call that tra
 same dtypes, shapes and values, NaN where NaN). `cf.assert` checks are recorded as
 `aten._assert_async` while tracing (`tracing()`), so a failing bounds check still fails the
 graph; the caller then runs the steps, which raise the precise `RuntimeAssertionError`.
+Ops of the graph that read only constants (a scalar taken out of a weight, an arange) run
+once when it is traced and become constants of the graph.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def trace_steps(
         # view) are not part of the graph.
         graph.graph.eliminate_dead_code()
         _fold_views(graph.graph, torch)
+        _fold_constants(graph, torch)
         graph.graph.eliminate_dead_code()
         graph.recompile()
         again = graph(*arguments)
@@ -111,6 +114,57 @@ def _fold_views(graph: Any, torch: Any) -> None:
             and source.target in views
         ):
             node.args = (source.args[0], *node.args[1:])
+
+
+#: A folded value may always be this large; beyond it, at most twice what its op reads.
+_SMALL_FOLD_BYTES = 64 * 1024
+
+#: Ops whose value is not a function of their operands alone.
+_UNFOLDABLE_NAMES = ("rand", "empty", "bernoulli", "normal", "uniform", "assert")
+
+
+def _fold_constants(module: Any, torch: Any) -> None:
+    """Ops of the graph that read only its constants (a scalar taken out of a weight, an
+    arange, a mask built from both) run once here; the graph reads their results as new
+    constants. Results much larger than what they read stay ops (a broadcast weight)."""
+    graph = module.graph
+    known: dict[Any, Any] = {}
+    for node in list(graph.nodes):
+        if node.op == "get_attr":
+            known[node] = getattr(module, node.target)
+            continue
+        if node.op != "call_function" or not isinstance(
+            node.target, torch._ops.OpOverload
+        ):
+            continue
+        schema = node.target._schema
+        if schema.is_mutable or any(w in schema.name for w in _UNFOLDABLE_NAMES):
+            continue
+        inputs = node.all_input_nodes
+        if not all(n in known for n in inputs):
+            continue
+        args, kwargs = torch.fx.node.map_arg((node.args, node.kwargs), known.get)
+        try:
+            value = node.target(*args, **kwargs)
+        except Exception:  # leave it to run (and fail, if it does) as it would have
+            continue
+        if not isinstance(value, torch.Tensor):
+            continue
+        read = sum(
+            known[n].numel() * known[n].element_size()
+            for n in inputs
+            if isinstance(known[n], torch.Tensor)
+        )
+        if value.numel() * value.element_size() > max(_SMALL_FOLD_BYTES, 2 * read):
+            continue
+        name = f"_folded_constant_{len(known)}"
+        module.register_buffer(name, value.clone(), persistent=False)
+        with graph.inserting_before(node):
+            constant = graph.get_attr(name)
+        constant.meta = dict(node.meta)
+        node.replace_all_uses_with(constant)
+        known[constant] = getattr(module, name)
+        known[node] = known[constant]
 
 
 def _inductor(graph: Any, arguments: list[Any], outs: list[Any]) -> Any:

@@ -11,11 +11,12 @@ are matched in one operand order (the elementwise ruleset commutes them).
   (d * rsqrt(mean_-1(d * d) + eps)) * w + b = layer_norm(x, w, b, eps);
 - BatchNorm with training statistics: the same over axis -2 with gamma and beta, which is
   axis 0 of the [N, C] input batch_norm takes = batch_norm(x, gamma, beta, eps);
-- BatchNorm as `nn.BatchNorm1d` writes it in training mode: the variance computed in f64 and
+- BatchNorm as `nn.BatchNorm1d` writes it in training mode, and LayerNorm as torch-mlir
+  decomposes `aten.native_layer_norm` (GPT-2's, ViT's): the variance computed in f64 and
   cast back, cast(mean(e * e), t) with e = cast(x, f64) - mean(cast(x, f64)), the mean and
-  the normalisation in x's own type. The same batch_norm(x, gamma, beta, eps): only the
-  rounding of the variance differs, and the f64 variance itself stays available to the
-  running-statistics update that also reads it.
+  the normalisation in x's own type. The same batch_norm / layer_norm: only the rounding of
+  the variance differs (eager's own layer norm keeps it in f32), and the f64 variance itself
+  stays available to a running-statistics update that also reads it.
 
 The f64-variance rule needs no type guard: the left side multiplies x's centred values by a
 function of the cast variance, and an elementwise product requires one element type, so the
@@ -79,7 +80,9 @@ def _f64_normalised(mask: int) -> Tensor:
     v = _vars()
     wide = Tensor.cast(v.x, "f64")
     deviation = ew("sub", wide, Tensor.reduce(wide, "mean", mask, 1))
-    var = Tensor.cast(Tensor.reduce(ew("mul", deviation, deviation), "mean", mask, 1), v.t)
+    var = Tensor.cast(
+        Tensor.reduce(ew("mul", deviation, deviation), "mean", mask, 1), v.t
+    )
     return ew(
         "mul", _centred(mask), ew("rsqrt", ew("add", var, Tensor.full(v.eps, "", v.d)))
     )
@@ -116,15 +119,29 @@ def _batch_example():
     )
 
 
+def _f64_variance_graph(x, axis: int):
+    """x normalised over `axis` with the variance computed in f64 and cast back to f32."""
+    wide = cast(x, "f64")
+    deviation = wide - reduce(wide, "mean", (axis,), True)
+    var = cast(reduce(deviation * deviation, "mean", (axis,), True), "f32")
+    centred = x - reduce(x, "mean", (axis,), True)
+    return centred * elementwise("rsqrt", var + Full(EPS, (), "f32"))
+
+
 def _batch_f64_example():
     """nn.BatchNorm1d's training form: the variance in f64, cast back to f32."""
     x, g, b = Input("X", (6, 4)), Constant("gamma", (4,)), Constant("beta", (4,))
-    wide = cast(x, "f64")
-    deviation = wide - reduce(wide, "mean", (0,), True)
-    var = cast(reduce(deviation * deviation, "mean", (0,), True), "f32")
-    centred = x - reduce(x, "mean", (0,), True)
-    normalised = centred * elementwise("rsqrt", var + Full(EPS, (), "f32"))
-    return Graph.of(normalised * g + b), Graph.of(batch_norm(x, g, b, EPS))
+    return Graph.of(_f64_variance_graph(x, 0) * g + b), Graph.of(
+        batch_norm(x, g, b, EPS)
+    )
+
+
+def _layer_f64_example():
+    """torch-mlir's decomposition of aten.native_layer_norm: the variance in f64."""
+    x, w, b = Input("X", (2, 3, 5)), Constant("w", (5,)), Constant("b", (5,))
+    return Graph.of(_f64_variance_graph(x, -1) * w + b), Graph.of(
+        layer_norm(x, w, b, EPS)
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,7 +151,9 @@ def _batch_f64_example():
 def _rms():
     v = _vars()
     return [
-        rewrite(ew("mul", _normalised(v.x, 1), v.w)).to(Tensor.rms_norm(v.x, v.w, v.eps))
+        rewrite(ew("mul", _normalised(v.x, 1), v.w)).to(
+            Tensor.rms_norm(v.x, v.w, v.eps)
+        )
     ]
 
 
@@ -142,7 +161,19 @@ def _affine(mask: int, make):
     def build():
         v = _vars()
         return [
-            rewrite(ew("add", ew("mul", _normalised(_centred(mask), mask), v.w), v.b)).to(
+            rewrite(
+                ew("add", ew("mul", _normalised(_centred(mask), mask), v.w), v.b)
+            ).to(make(v.x, v.w, v.b, v.eps))
+        ]
+
+    return build
+
+
+def _affine_f64(mask: int, make):
+    def build():
+        v = _vars()
+        return [
+            rewrite(ew("add", ew("mul", _f64_normalised(mask), v.w), v.b)).to(
                 make(v.x, v.w, v.b, v.eps)
             )
         ]
@@ -150,18 +181,14 @@ def _affine(mask: int, make):
     return build
 
 
-def _batch_f64():
-    v = _vars()
-    return [
-        rewrite(ew("add", ew("mul", _f64_normalised(2), v.w), v.b)).to(
-            Tensor.batch_norm(v.x, v.w, v.b, v.eps)
-        )
-    ]
-
-
 DECLARATIONS = (
     RewriteRule("rms-norm", _rms, _rms_example),
     RewriteRule("layer-norm", _affine(1, Tensor.layer_norm), _layer_example),
     RewriteRule("batch-norm", _affine(2, Tensor.batch_norm), _batch_example),
-    RewriteRule("batch-norm-f64-variance", _batch_f64, _batch_f64_example),
+    RewriteRule(
+        "batch-norm-f64-variance", _affine_f64(2, Tensor.batch_norm), _batch_f64_example
+    ),
+    RewriteRule(
+        "layer-norm-f64-variance", _affine_f64(1, Tensor.layer_norm), _layer_f64_example
+    ),
 )
