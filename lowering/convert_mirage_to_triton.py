@@ -56,6 +56,13 @@ from mirage_mlir.lowering.template_contraction import (
 )
 from mirage_mlir.lowering.template_matmul import MATMUL_OPS, MatmulTiles, build_matmul_kernel
 from mirage_mlir.lowering.template_elementwise import build_elementwise_kernel
+from mirage_mlir.lowering.template_convolution import CONVOLUTION_OPS, build_convolution_kernel
+from mirage_mlir.lowering.template_pooling import (
+    POOLING_OPS,
+    build_window_kernel,
+    pad_folds_into_users,
+    window_op_inputs,
+)
 from mirage_mlir.lowering.template_row_reduction import build_row_reduction_kernel
 from mirage_mlir.lowering.template_column_reduction import build_column_reduction_kernel
 from mirage_mlir.lowering.template_attention import BLOCK_M as ATTENTION_BLOCK_M
@@ -102,6 +109,10 @@ def _standalone_template(op: Operation) -> str | None:
         return "elementwise"
     if is_contraction_generic(op):
         return "contraction"
+    if op.name in CONVOLUTION_OPS:
+        return "convolution"
+    if op.name in POOLING_OPS:
+        return "pooling"
     return None
 
 
@@ -125,12 +136,16 @@ def _group_of(op: Operation) -> KernelGroup | None:
         return KernelGroup(
             template, body, list(block.args), list(block.last_op.operands), op
         )
+    if op.name == "tensor.pad" and pad_folds_into_users(op):
+        return None  # its convolutions and poolings read through it
     template = _standalone_template(op)
     if template is None:
         raise LoweringError(f"'{op.name}' cannot be lowered to Triton yet", op)
     ins = op.inputs if hasattr(op, "inputs") and op.name.startswith("linalg.") else op.operands
     if op.name in ("linalg.transpose", "tensor.extract_slice"):
         ins = [op.operands[0]]
+    if template in ("convolution", "pooling"):
+        ins = window_op_inputs(op)
     return KernelGroup(template, [op], _dedup(ins), list(op.results), op)
 
 
@@ -202,6 +217,12 @@ class ConvertMirageToTriton(ModulePass):
             return build_contraction_kernel(name, group)
         if group.template == "column_reduction":
             return build_column_reduction_kernel(name, group)
+        if group.template == "convolution":
+            return build_convolution_kernel(
+                name, group, self.matmul_tiles(), self.block_elementwise
+            )
+        if group.template == "pooling":
+            return build_window_kernel(name, group, self.block_elementwise)
         if group.template == "attention":
             return build_attention_kernel(
                 name, group, self.input_precision,
@@ -240,12 +261,17 @@ class ConvertMirageToTriton(ModulePass):
         return kernels
 
 
+_DEAD_HOST_OPS = frozenset(
+    {"tensor.empty", "linalg.fill", "arith.constant", "tensor.pad", "tensor.expand_shape",
+     "tensor.collapse_shape"}
+)
+"""Host ops dropped once nothing reads them (kernels read through pads and their views)."""
+
+
 def _erase_dead_host_ops(function: func.FuncOp) -> None:
-    """Drop inits and constants nothing reads any more (matmul fills, empties)."""
+    """Drop inits, constants, views and read-through pads nothing reads any more."""
     for op in reversed(list(function.body.block.ops)):
-        if op.name in ("tensor.empty", "linalg.fill", "arith.constant") and not any(
-            r.uses for r in op.results
-        ):
+        if op.name in _DEAD_HOST_OPS and not any(r.uses for r in op.results):
             function.body.block.erase_op(op)
 
 

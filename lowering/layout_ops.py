@@ -1,7 +1,8 @@
 """Layout ops in `convert-mirage-to-triton`: folded on weights, copies otherwise.
 
 A layout op moves elements without computing: `mirage.concat`, `mirage.slice`,
-`tensor.extract_slice` and `linalg.transpose`.
+`tensor.extract_slice`, `tensor.pad` (with a constant value) and
+`linalg.transpose`.
 
 - On weights (`arith.constant` operands) they run at compile time:
   `fold_constant_layout_ops` replaces them by one constant whose blob holds
@@ -10,7 +11,12 @@ A layout op moves elements without computing: `mirage.concat`, `mirage.slice`,
 - Otherwise they run inside a kernel built on a `TileSpace` (the elementwise
   template, so they fuse with elementwise neighbours): each output lane
   computes the element offset it reads from, so a slice or a concat is a
-  strided, masked load and the kernel stores a contiguous result.
+  strided, masked load and the kernel stores a contiguous result; a pad
+  loads its source where the lane lies inside it and yields the pad value
+  elsewhere (the load's `other`).
+- A convolution or pooling reads its padded input through the pad
+  (`PaddedOperand`): the same masked loads, in the kernel that consumes it,
+  so the padded tensor is never built.
 
 A slice or concat reads its sources from memory (kernel inputs); a value
 computed earlier in the same kernel cannot be gathered from registers.
@@ -18,11 +24,15 @@ computed earlier in the same kernel cannot be gathered from registers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from xdsl.dialects import arith
 from xdsl.dialects.builtin import (
     BFloat16Type,
     DenseResourceAttr,
+    FloatAttr,
+    IntegerAttr,
     TensorType,
     i32,
 )
@@ -38,7 +48,7 @@ from mirage_mlir.lowering.kernel_builder import (
     splat_const,
 )
 
-LAYOUT_OPS = frozenset({"mirage.concat", "mirage.slice", "tensor.extract_slice"})
+LAYOUT_OPS = frozenset({"mirage.concat", "mirage.slice", "tensor.extract_slice", "tensor.pad"})
 """Layout ops lowered by `run_layout_op` (transposes are `FusedBody`'s own)."""
 
 
@@ -53,6 +63,117 @@ def slice_geometry(op: Operation) -> tuple[tuple[int, ...], tuple[int, ...]]:
             raise LoweringError("rank-reducing tensor.extract_slice is not supported", op)
         return offsets, strides
     return tuple(op.offsets), tuple(op.strides)
+
+
+def pad_widths(op: Operation) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Static (low, high) padding of a `tensor.pad`, per dimension."""
+    if len(op.low) or len(op.high):
+        raise LoweringError("tensor.pad with dynamic padding is not supported", op)
+    return tuple(op.static_low.get_values()), tuple(op.static_high.get_values())
+
+
+def pad_value(op: Operation) -> float | int | None:
+    """The padding value of a `tensor.pad` when it is a scalar constant, else None."""
+    (yielded,) = op.region.block.last_op.operands
+    owner = yielded.owner
+    if not isinstance(owner, Operation) or owner.name != "arith.constant":
+        return None
+    attr = owner.properties.get("value") or owner.attributes.get("value")
+    if isinstance(attr, FloatAttr | IntegerAttr):
+        return attr.value.data
+    return None
+
+
+def foldable_pad(value: SSAValue) -> Operation | None:
+    """The `tensor.pad` defining `value` when a consumer can read through it.
+
+    Its widths must be static and its value a scalar constant.
+    """
+    owner = value.owner
+    if not isinstance(owner, Operation) or owner.name != "tensor.pad":
+        return None
+    if len(owner.low) or len(owner.high) or pad_value(owner) is None:
+        return None
+    return owner
+
+
+@dataclass(frozen=True)
+class PaddedOperand:
+    """A tensor read by a kernel as the result of a pad of `source` (no pad: all zero).
+
+    Indices are in the padded tensor's coordinates; lanes in the padding
+    read `value`.
+    """
+
+    source: SSAValue
+    low: tuple[int, ...]
+    high: tuple[int, ...]
+    value: float | int = 0.0
+    shape: tuple[int, ...] | None = None
+    """The source's shape as indexed (a view of it), when it is not the source's own."""
+
+    @staticmethod
+    def of(value: SSAValue) -> PaddedOperand:
+        """`value` read through the foldable pad that defines it, if any.
+
+        A `tensor.expand_shape` of such a pad that splits no padded
+        dimension (grouped convolutions split the channels of a padded
+        image) is read through as well, as a view of the pad's source.
+        """
+        pad = foldable_pad(value)
+        rank = len(value.type.get_shape())  # type: ignore[union-attr]
+        if pad is not None:
+            low, high = pad_widths(pad)
+            return PaddedOperand(pad.source, low, high, pad_value(pad))  # type: ignore[arg-type]
+        view = _padded_view(value)
+        return view if view is not None else PaddedOperand(value, (0,) * rank, (0,) * rank)
+
+    def load(
+        self, pointer: SSAValue, index: list[SSAValue], mask: SSAValue, shape
+    ) -> SSAValue:
+        """Load the padded tensor at per-dimension `index` blocks of `shape`.
+
+        The result keeps the source's element type (f16/bf16 are not widened).
+        """
+        source_shape = self.shape or self.source.type.get_shape()  # type: ignore[union-attr]
+        terms: list[SSAValue | None] = []
+        for term, low, high, size in zip(index, self.low, self.high, source_shape):
+            if low:
+                term = arith.SubiOp(term, splat_const(low, i32, shape)).result
+            if low or high:
+                inside = arith.AndIOp(
+                    CmpiOp(term, splat_const(0, i32, shape), "sge").result,
+                    CmpiOp(term, splat_const(size, i32, shape), "slt").result,
+                ).result
+                mask = arith.AndIOp(mask, inside).result
+            terms.append(term)
+        element = self.source.type.get_element_type()  # type: ignore[union-attr]
+        offsets = _offsets_of(shape, source_shape, terms)
+        pointers = tt.AddPtrOp(splat(pointer, shape), offsets).result
+        return tt.LoadOp(pointers, mask, splat_const(self.value, element, shape)).result
+
+
+def _padded_view(value: SSAValue) -> PaddedOperand | None:
+    """A `tensor.expand_shape` of a foldable pad, splitting only unpadded dims, as a read."""
+    view = value.owner
+    if not isinstance(view, Operation) or view.name != "tensor.expand_shape":
+        return None
+    pad = foldable_pad(view.src)
+    if pad is None:
+        return None
+    low, high = pad_widths(pad)
+    groups = [[int(i.value.data) for i in g.data] for g in view.reassociation.data]
+    rank = len(value.type.get_shape())  # type: ignore[union-attr]
+    view_low, view_high = [0] * rank, [0] * rank
+    for dim, group in enumerate(groups):
+        if (low[dim] or high[dim]) and len(group) != 1:
+            return None
+        view_low[group[0]], view_high[group[0]] = low[dim], high[dim]
+    shape = tuple(
+        size - lo - hi for size, lo, hi in zip(value.type.get_shape(), view_low, view_high)
+    )
+    fill = pad_value(pad)
+    return PaddedOperand(pad.source, tuple(view_low), tuple(view_high), fill, shape)  # type: ignore[arg-type]
 
 
 def concat_axis(op: Operation) -> int:
@@ -81,6 +202,9 @@ def _constant_array(value: SSAValue) -> np.ndarray | None:
 
 
 def _evaluate(op: Operation, arrays: list[np.ndarray]) -> np.ndarray:
+    if op.name == "tensor.pad":
+        low, high = pad_widths(op)
+        return np.pad(arrays[0], list(zip(low, high)), constant_values=pad_value(op))
     if op.name == "mirage.concat":
         return np.concatenate(arrays, axis=concat_axis(op))
     if op.name == "linalg.transpose":
@@ -114,6 +238,8 @@ def fold_constant_layout_ops(block) -> int:
     for op in list(block.ops):
         if op.name not in LAYOUT_OPS and op.name != "linalg.transpose":
             continue
+        if op.name == "tensor.pad" and foldable_pad(op.results[0]) is None:
+            continue
         sources = [op.operands[0]] if op.name == "linalg.transpose" else list(op.operands)
         arrays = [_constant_array(v) for v in sources]
         if not arrays or any(a is None for a in arrays):
@@ -133,14 +259,19 @@ def fold_constant_layout_ops(block) -> int:
 
 def _offsets(space: TileSpace, shape, terms: list[SSAValue | None]) -> SSAValue:
     """Row-major element offsets of the lanes whose index along dim d is `terms[d]`."""
+    return _offsets_of(space.shape, shape, terms)
+
+
+def _offsets_of(block_shape, shape, terms: list[SSAValue | None]) -> SSAValue:
+    """Row-major offsets into a tensor of `shape`, for index blocks of `block_shape`."""
     total: SSAValue | None = None
     for size, stride, term in zip(shape, row_major_strides(shape), terms):
         if term is None or size == 1:
             continue
         if stride != 1:
-            term = arith.MuliOp(term, splat_const(stride, i32, space.shape)).result
+            term = arith.MuliOp(term, splat_const(stride, i32, block_shape)).result
         total = term if total is None else arith.AddiOp(total, term).result
-    return total if total is not None else splat_const(0, i32, space.shape)
+    return total if total is not None else splat_const(0, i32, block_shape)
 
 
 def _gather(body, source: SSAValue, terms: list[SSAValue | None], mask: SSAValue, op) -> SSAValue:
@@ -169,9 +300,12 @@ def _affine(index: SSAValue, offset: int, stride: int, shape) -> SSAValue:
 
 
 def run_layout_op(body, op: Operation) -> None:
-    """Evaluate a slice or concat on `body`'s tile space (its result's shape)."""
+    """Evaluate a slice, concat or pad on `body`'s tile space (its result's shape)."""
     body._check_shape(op, op.results[0].type)
     space: TileSpace = body.space
+    if op.name == "tensor.pad":
+        _run_pad(body, op)
+        return
     if op.name in ("mirage.slice", "tensor.extract_slice"):
         offsets, strides = slice_geometry(op)
         terms = [
@@ -198,3 +332,22 @@ def run_layout_op(body, op: Operation) -> None:
         result = part if result is None else SelectOp(inside, part, result).result
         start += size
     body.tiles[op.results[0]] = result
+
+
+def _run_pad(body, op: Operation) -> None:
+    """A pad: each lane loads its source element, or takes the pad value outside it."""
+    from mirage_mlir.lowering.dtypes import widen
+
+    low, high = pad_widths(op)
+    value = pad_value(op)
+    if value is None:
+        raise LoweringError("tensor.pad needs a constant padding value to be lowered", op)
+    operand = PaddedOperand(op.source, low, high, value)
+    if operand.source not in body.pointers:
+        raise LoweringError(
+            "'tensor.pad' must read its source from memory, not from values of the same kernel",
+            op,
+        )
+    space: TileSpace = body.space
+    loaded = operand.load(body.pointers[operand.source], list(space.index), space.mask, space.shape)
+    body.tiles[op.results[0]] = widen(loaded)
