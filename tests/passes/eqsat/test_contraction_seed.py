@@ -67,7 +67,11 @@ def twelve_operand_network() -> tuple[str, dict[str, int]]:
     layouts[6] += "y"
     layouts[3] += "z"
     layouts[9] += "z"
-    sizes = {c: 2 + (3 * k) % 7 for k, c in enumerate(letters)} | {"x": 5, "y": 3, "z": 4}
+    sizes = {c: 2 + (3 * k) % 7 for k, c in enumerate(letters)} | {
+        "x": 5,
+        "y": 3,
+        "z": 4,
+    }
     return ",".join(layouts) + "->xy", sizes
 
 
@@ -86,11 +90,18 @@ def test_every_seeded_tree_computes_the_einsum(standard):
         values = random_values(graph, seed=trial)
         want = evaluate(graph, values, precision="f64")[0]
         for tree in trees:
-            assert all(n.kind != "contract" or len(n.operands) == 2 for n in Graph.of(tree).nodes())
+            assert all(
+                n.kind != "contract" or len(n.operands) == 2
+                for n in Graph.of(tree).nodes()
+            )
             got = evaluate(Graph.of(tree), values, precision="f64")[0]
             assert got.shape == want.shape, spec
             np.testing.assert_allclose(
-                got, want, rtol=1e-9, atol=1e-9 * max(1.0, float(np.abs(want).max())), err_msg=spec
+                got,
+                want,
+                rtol=1e-9,
+                atol=1e-9 * max(1.0, float(np.abs(want).max())),
+                err_msg=spec,
             )
             checked += 1
     assert checked > 40
@@ -98,8 +109,13 @@ def test_every_seeded_tree_computes_the_einsum(standard):
 
 def test_greedy_trees_keep_the_chain_order():
     """A matrix chain's seed reads left to right, so its steps are plain matmuls."""
-    mats = [Input(f"m{k}", shape) for k, shape in enumerate([(100, 10), (10, 20), (20, 5), (5, 100)])]
-    tree = contraction_seed.greedy_tree(Contract(tuple(mats), "ik,kj,jl,lm->im"), "flops")
+    mats = [
+        Input(f"m{k}", shape)
+        for k, shape in enumerate([(100, 10), (10, 20), (20, 5), (5, 100)])
+    ]
+    tree = contraction_seed.greedy_tree(
+        Contract(tuple(mats), "ik,kj,jl,lm->im"), "flops"
+    )
     left, right = tree.operands
     assert right is mats[3], "the last step multiplies (A B C) by D, in that order"
     assert tree_flops(tree) == 2 * (10 * 20 * 5 + 100 * 10 * 5 + 100 * 5 * 100)
@@ -120,7 +136,9 @@ def test_a_stopped_saturation_still_extracts_the_best_seed(monkeypatch):
     values = random_values(graph, seed=1)
     want = evaluate(graph, values, precision="f64")[0]
     got = evaluate(result.graph, values, precision="f64")[0]
-    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * float(np.abs(want).max()))
+    np.testing.assert_allclose(
+        got, want, rtol=1e-9, atol=1e-9 * float(np.abs(want).max())
+    )
 
     # Without the seeds, the same limits leave the n-ary loop nest in place.
     monkeypatch.setattr(language, "seed_trees", lambda node: [])
@@ -134,7 +152,9 @@ def test_seeded_plan_is_within_reach_of_opt_einsums_exact_one():
     spec, sizes = twelve_operand_network()
     graph = network_graph(spec, sizes)
     result = optimize_graph(graph, target="flops")
-    shapes = [tuple(sizes[c] for c in layout) for layout in spec.split("->")[0].split(",")]
+    shapes = [
+        tuple(sizes[c] for c in layout) for layout in spec.split("->")[0].split(",")
+    ]
     greedy = opt_einsum.contract_path(spec, *shapes, shapes=True, optimize="greedy")[1]
     exact = opt_einsum.contract_path(spec, *shapes, shapes=True, optimize="dp")[1]
     assert result.flops_after <= int(greedy.opt_cost)
@@ -182,12 +202,15 @@ def test_a_100_matrix_chain_gets_the_dp_optimum_under_the_default_limits(monkeyp
 
 def connected_network(n: int, rng) -> tuple[str, dict[str, int]]:
     """A connected standard network of n operands (every letter in two operands, or in one and
-    the output): a random tree of shared letters, n // 2 extra ones, two open letters."""
+    the output): a random tree of shared letters, n // 2 extra ones, two open letters.
+    """
     letters = iter(LETTERS)
     layouts: list[list[str]] = [[] for _ in range(n)]
     sizes: dict[str, int] = {}
     edges = [(k, int(rng.integers(0, k))) for k in range(1, n)]
-    edges += [tuple(int(x) for x in rng.choice(n, 2, replace=False)) for _ in range(n // 2)]
+    edges += [
+        tuple(int(x) for x in rng.choice(n, 2, replace=False)) for _ in range(n // 2)
+    ]
     for a, b in edges:
         letter = next(letters)
         layouts[a].append(letter)
@@ -206,7 +229,9 @@ def connected_network(n: int, rng) -> tuple[str, dict[str, int]]:
 
 def opt_einsum_path(spec: str, sizes: dict[str, int], how: str):
     """opt_einsum's path and its FLOPs."""
-    shapes = [tuple(sizes[c] for c in layout) for layout in spec.split("->")[0].split(",")]
+    shapes = [
+        tuple(sizes[c] for c in layout) for layout in spec.split("->")[0].split(",")
+    ]
     path, info = opt_einsum.contract_path(spec, *shapes, shapes=True, optimize=how)
     return path, int(info.opt_cost)
 
@@ -263,7 +288,9 @@ def brute_force_flops(spec: str, sizes: dict[str, int]) -> int:
                     if not letters(left) & letters(right):
                         continue
                     both = kept(left) | kept(right)
-                    own = math.prod(sizes[c] for c in both) * (2 if both - kept(subset) else 1)
+                    own = math.prod(sizes[c] for c in both) * (
+                        2 if both - kept(subset) else 1
+                    )
                     total = best[left] + best[right] + own
                     best[subset] = min(best.get(subset, total), total)
     return best[tuple(range(n))]
@@ -273,7 +300,8 @@ def brute_force_flops(spec: str, sizes: dict[str, int]) -> int:
 def test_subset_tree_is_exact_on_small_networks():
     """3..9 operands: the subset search equals opt_einsum's 'dp' (the same trees: no outer
     products), and its exhaustive 'optimal' wherever that path has no outer product (an outer
-    product of two small vectors sometimes saves a few percent; never less than 'optimal')."""
+    product of two small vectors sometimes saves a few percent; never less than 'optimal').
+    """
     rng = np.random.default_rng(7)
     equal_to_optimal = 0
     for trial in range(35):
@@ -318,10 +346,22 @@ def test_subset_tree_handles_hyperedges_and_inner_sums():
         graph = network_graph(spec, sizes)
         (root,) = graph.outputs
         layouts = [set(l) for l in spec.split("->")[0].split(",")]
-        if len(layouts) < 3 or len(contraction_seed._components(
-            [sum(1 << j for j in range(len(layouts)) if j != i and layouts[i] & layouts[j])
-             for i in range(len(layouts))]
-        )) > 1:
+        if (
+            len(layouts) < 3
+            or len(
+                contraction_seed._components(
+                    [
+                        sum(
+                            1 << j
+                            for j in range(len(layouts))
+                            if j != i and layouts[i] & layouts[j]
+                        )
+                        for i in range(len(layouts))
+                    ]
+                )
+            )
+            > 1
+        ):
             continue
         tree = contraction_seed.subset_tree(root)
         assert tree_flops(tree) == brute_force_flops(spec, sizes), spec
@@ -329,7 +369,11 @@ def test_subset_tree_handles_hyperedges_and_inner_sums():
         want = evaluate(graph, values, precision="f64")[0]
         got = evaluate(Graph.of(tree), values, precision="f64")[0]
         np.testing.assert_allclose(
-            got, want, rtol=1e-9, atol=1e-9 * max(1.0, float(np.abs(want).max())), err_msg=spec
+            got,
+            want,
+            rtol=1e-9,
+            atol=1e-9 * max(1.0, float(np.abs(want).max())),
+            err_msg=spec,
         )
         checked += 1
     # Hyperedges and inner sums are in most of them.
@@ -337,7 +381,9 @@ def test_subset_tree_handles_hyperedges_and_inner_sums():
     hyper = "ab,ac,ad,ae->a"  # one letter in every factor, summed nowhere
     sizes = dict(zip("abcde", (3, 4, 5, 6, 7)))
     (root,) = network_graph(hyper, sizes).outputs
-    assert tree_flops(contraction_seed.subset_tree(root)) == brute_force_flops(hyper, sizes)
+    assert tree_flops(contraction_seed.subset_tree(root)) == brute_force_flops(
+        hyper, sizes
+    )
 
 
 def test_connected_pairs_lists_every_split_once():
@@ -371,7 +417,11 @@ def test_connected_pairs_lists_every_split_once():
             for u in range(1, 1 << n)
             if connected(u)
             for a in range(1, u)
-            if a & u == a and a & (u & -u) and connected(a) and connected(u ^ a) and linked(a, u ^ a)
+            if a & u == a
+            and a & (u & -u)
+            and connected(a)
+            and connected(u ^ a)
+            and linked(a, u ^ a)
         }
         got = contraction_seed._connected_pairs(adjacent, 10**6)
         assert len(got) == len(set(got)) and set(got) == want, (trial, adjacent)
@@ -388,3 +438,51 @@ def test_subset_search_gives_up_quickly_on_a_dense_network():
     assert contraction_seed.subset_tree(root) is None
     assert time.perf_counter() - start < 1.0
     assert len(contraction_seed.seed_trees(root)) >= 1
+
+
+def test_dp_tree_equals_opt_einsums_exact_plan_on_16_operand_networks():
+    """opt_einsum's dynamic programme as a seed: its FLOPs on networks where the subset
+    search gives up at its cap (16 operands), and trees that compute the einsum."""
+    rng = np.random.default_rng(11)
+    for trial in range(4):
+        spec, sizes = connected_network(16, rng)
+        graph = network_graph(spec, sizes)
+        (root,) = graph.outputs
+        tree = contraction_seed.dp_tree(root)
+        assert tree_flops(tree) == opt_einsum_path(spec, sizes, "dp")[1], spec
+        assert any(
+            tree_flops(t) == tree_flops(tree) for t in contraction_seed.seed_trees(root)
+        )
+        values = random_values(graph, seed=trial)
+        want = evaluate(graph, values, precision="f64")[0]
+        got = evaluate(Graph.of(tree), values, precision="f64")[0]
+        np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+def test_dp_tree_takes_hyperedges_and_inner_sums():
+    """Letters in three or more factors and letters summed inside one factor: the einsum's
+    values, and never more FLOPs than a brute-force search without outer products."""
+    rng = np.random.default_rng(12)
+    checked = 0
+    for trial in range(120):
+        spec, sizes = random_network(rng, max_operands=6, standard=False)
+        graph = network_graph(spec, sizes)
+        (root,) = graph.outputs
+        if len(root.operands) < 3:
+            continue
+        tree = contraction_seed.dp_tree(root)
+        values = random_values(graph, seed=trial)
+        want = evaluate(graph, values, precision="f64")[0]
+        got = evaluate(Graph.of(tree), values, precision="f64")[0]
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+        checked += 1
+    assert checked >= 40
+
+
+def test_dp_tree_leaves_networks_over_its_size_to_the_other_searches():
+    spec, sizes = connected_network(
+        contraction_seed.MAX_DP_FACTORS + 1, np.random.default_rng(3)
+    )
+    (root,) = network_graph(spec, sizes).outputs
+    assert contraction_seed.dp_tree(root) is None
+    assert contraction_seed.seed_trees(root)
