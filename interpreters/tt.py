@@ -233,7 +233,14 @@ class KernelFunctions(InterpreterFunctions):
     @impl(tt.BitcastOp)
     def run_bitcast(self, interpreter: Interpreter, op: tt.BitcastOp, args: PythonValues):
         if isinstance(args[0], Pointer):
-            interpreter.raise_error("tt.bitcast of pointers is not supported")
+            # Pointers to elements of the same size: the buffer seen as the new type.
+            pointee = element_type_of(element_type_of(op.result.type)).pointee
+            dtype = dtype_of(pointee)
+            if dtype.itemsize != args[0].buffer.dtype.itemsize:
+                interpreter.raise_error(
+                    f"tt.bitcast of pointers to {args[0].buffer.dtype} as {dtype}: sizes differ"
+                )
+            return (Pointer(args[0].buffer.view(dtype), args[0].offsets),)
         value = np.asarray(args[0])
         out = value.view(dtype_of(op.result.type))
         return (out[()] if out.ndim == 0 else out,)

@@ -28,6 +28,8 @@ from xdsl.dialects.builtin import (
     IntegerAttr,
     IntegerType,
     TensorType,
+    i1,
+    i8,
     i32,
 )
 from xdsl.ir import Attribute, Operation, SSAValue
@@ -35,7 +37,7 @@ from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr, AffineMap
 
 from mirage_mlir.dialects import tt
 from mirage_mlir.dialects.arith import CmpiOp
-from mirage_mlir.dialects.tt_types import element_type_of, shape_of
+from mirage_mlir.dialects.tt_types import block_type, element_type_of, shape_of
 from mirage_mlir.lowering.dtypes import compute_type, narrow, widen
 
 
@@ -184,7 +186,7 @@ class TileSpace:
         offsets = self.offsets(shape_of(tensor_type), dims)
         element = element_type_of(tensor_type)
         pointers = tt.AddPtrOp(splat(pointer, self.shape), offsets).result
-        return widen(tt.LoadOp(pointers, self.mask, splat_const(other, element, self.shape)).result)
+        return widen(load_elements(pointers, self.mask, element, other))
 
     def store(
         self, pointer: SSAValue, tensor_type: Attribute, value: SSAValue, mask: SSAValue | None = None
@@ -197,7 +199,32 @@ class TileSpace:
         value = narrow(value, element_type_of(tensor_type))
         offsets = self.offsets(shape, list(range(len(shape))))
         pointers = tt.AddPtrOp(splat(pointer, self.shape), offsets).result
-        tt.StoreOp(pointers, broadcast_to(value, self.shape), mask or self.mask)
+        store_elements(pointers, broadcast_to(value, self.shape), mask or self.mask)
+
+
+def _byte_pointers(pointers: SSAValue) -> SSAValue:
+    """A block of i1 pointers as i8 pointers: an i1 tensor is stored one byte per element."""
+    return tt.BitcastOp(pointers, block_type(tt.ptr(i8), shape_of(pointers.type))).result
+
+
+def load_elements(
+    pointers: SSAValue, mask: SSAValue, element: Attribute, other: float = 0.0
+) -> SSAValue:
+    """`tt.load` of `element`s; i1 goes through bytes (nonzero is true), as Triton does."""
+    shape = shape_of(pointers.type)
+    if element != i1:
+        return tt.LoadOp(pointers, mask, splat_const(other, element, shape)).result
+    loaded = tt.LoadOp(_byte_pointers(pointers), mask, splat_const(other, i8, shape)).result
+    return CmpiOp(loaded, splat_const(0, i8, shape), "ne").result
+
+
+def store_elements(pointers: SSAValue, value: SSAValue, mask: SSAValue) -> None:
+    """`tt.store`; an i1 value is written as bytes 0 and 1, as Triton does."""
+    if element_type_of(value.type) != i1:
+        tt.StoreOp(pointers, value, mask)
+        return
+    byte = arith.ExtUIOp(value, block_type(i8, shape_of(value.type))).result
+    tt.StoreOp(_byte_pointers(pointers), byte, mask)
 
 
 def flat_tile_space(
