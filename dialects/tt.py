@@ -14,6 +14,7 @@ NumPy semantics are in `mirage_mlir.interpreters.tt`.
 | `tt_memory` | `tt.addptr`, `tt.load`, `tt.store` |
 | `tt_shape` | `tt.splat`, `tt.broadcast`, `tt.expand_dims`, `tt.trans`, `tt.reshape` |
 | `tt_compute` | `tt.dot`, `tt.reduce`, `tt.reduce.return`, `tt.bitcast`, `tt.fp_to_fp` |
+| `tt_scan` | `tt.scan`, `tt.scan.return`, `tt.assert` |
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from mirage_mlir.dialects.tt_program import (
     MakeRangeOp,
     ReturnOp,
 )
+from mirage_mlir.dialects.tt_scan import AssertOp, ScanOp, ScanReturnOp
 from mirage_mlir.dialects.tt_shape import (
     BroadcastOp,
     ExpandDimsOp,
@@ -47,6 +49,7 @@ from mirage_mlir.dialects.tt_types import PointerType, ptr
 __all__ = [
     "TT",
     "AddPtrOp",
+    "AssertOp",
     "BitcastOp",
     "BroadcastOp",
     "DotOp",
@@ -62,6 +65,8 @@ __all__ = [
     "ReduceReturnOp",
     "ReshapeOp",
     "ReturnOp",
+    "ScanOp",
+    "ScanReturnOp",
     "SplatOp",
     "StoreOp",
     "TransOp",
@@ -89,6 +94,9 @@ TT = Dialect(
         ReduceReturnOp,
         BitcastOp,
         FpToFpOp,
+        ScanOp,
+        ScanReturnOp,
+        AssertOp,
     ],
     [PointerType],
 )

@@ -16,8 +16,10 @@ GPU.  Scalar arguments are Python or NumPy numbers.  At run time a pointer is
 a `Pointer`: the flat buffer and an array of element offsets into it.  Loads
 and stores honour masks (masked-off lanes never touch memory, and a masked
 load yields `other`, or zero without it); an active lane outside its buffer is
-an error, not a silent read.  `tt.dot` with f32 inputs multiplies exactly
-unless `emulate_tf32=True` asks for the TF32 rounding of tensor cores.
+an error, not a silent read; a `tt.assert` whose condition is false on any
+lane raises xDSL's `InterpretationError` with the assert's message.  `tt.dot`
+with f32 inputs multiplies exactly unless `emulate_tf32=True` asks for the
+TF32 rounding of tensor cores.
 """
 
 from __future__ import annotations
@@ -229,6 +231,48 @@ class KernelFunctions(InterpreterFunctions):
         self, interpreter: Interpreter, op: tt.ReduceReturnOp, args: PythonValues
     ) -> tuple[TerminatorValue, PythonValues]:
         return ReturnedValues(args), ()
+
+    @impl(tt.ScanOp)
+    def run_scan(self, interpreter: Interpreter, op: tt.ScanOp, args: PythonValues):
+        # One step per element of the axis; the combiner runs on whole slices.
+        axis = op.axis.value.data
+        blocks = [np.moveaxis(np.asarray(a), axis, 0) for a in args]
+        if op.reverse.value.data:
+            blocks = [b[::-1] for b in blocks]
+        elements = [element_type_of(s.type) for s in op.srcs]
+        running = [b[0] for b in blocks]
+        steps = [[r] for r in running]
+        for i in range(1, blocks[0].shape[0]):
+            combined = interpreter.run_ssacfg_region(
+                op.combineOp, (*running, *(b[i] for b in blocks)), "tt.scan"
+            )
+            running = [
+                np.broadcast_to(np.asarray(as_type(c, e)), blocks[0].shape[1:])
+                for c, e in zip(combined, elements)
+            ]
+            for step, value in zip(steps, running):
+                step.append(value)
+        out = [np.stack(step) for step in steps]
+        if op.reverse.value.data:
+            out = [o[::-1] for o in out]
+        return tuple(as_type(np.moveaxis(o, 0, axis), r.type) for o, r in zip(out, op.result))
+
+    @impl_terminator(tt.ScanReturnOp)
+    def run_scan_return(
+        self, interpreter: Interpreter, op: tt.ScanReturnOp, args: PythonValues
+    ) -> tuple[TerminatorValue, PythonValues]:
+        return ReturnedValues(args), ()
+
+    @impl(tt.AssertOp)
+    def run_assert(self, interpreter: Interpreter, op: tt.AssertOp, args: PythonValues):
+        failed = ~np.asarray(args[0], dtype=bool)
+        if failed.any():
+            lane = tuple(int(i) for i in np.argwhere(failed)[0]) if failed.ndim else ()
+            interpreter.raise_error(
+                f"tt.assert failed in program {self.program_id}, lane {lane}: "
+                f"{op.message.data}"
+            )
+        return ()
 
     @impl(tt.BitcastOp)
     def run_bitcast(self, interpreter: Interpreter, op: tt.BitcastOp, args: PythonValues):

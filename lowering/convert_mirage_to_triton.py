@@ -46,7 +46,7 @@ from xdsl.passes import ModulePass
 
 from mirage_mlir.dialects import plan
 from mirage_mlir.dialects.diagnostics import MlirVerifyError
-from mirage_mlir.lowering.fused_body import KernelGroup, is_elementwise_generic
+from mirage_mlir.lowering.fused_body import KernelGroup, captured_tensors, is_elementwise_generic
 from mirage_mlir.lowering.kernel_builder import LoweringError
 from mirage_mlir.lowering.fold_compile_time import fold_compile_time_ops
 from mirage_mlir.lowering.layout_ops import LAYOUT_OPS, fold_constant_layout_ops
@@ -63,6 +63,8 @@ from mirage_mlir.lowering.template_pooling import (
     pad_folds_into_users,
     window_op_inputs,
 )
+from mirage_mlir.lowering.template_scan import build_scan_kernel, scan_inputs
+from mirage_mlir.lowering.template_sort import build_sort_kernel
 from mirage_mlir.lowering.template_row_reduction import build_row_reduction_kernel
 from mirage_mlir.lowering.template_column_reduction import build_column_reduction_kernel
 from mirage_mlir.lowering.template_attention import BLOCK_M as ATTENTION_BLOCK_M
@@ -113,6 +115,8 @@ def _standalone_template(op: Operation) -> str | None:
         return "convolution"
     if op.name in POOLING_OPS:
         return "pooling"
+    if op.name in ("tm_tensor.sort", "tm_tensor.scan"):
+        return op.name.split(".")[1]
     return None
 
 
@@ -142,10 +146,15 @@ def _group_of(op: Operation) -> KernelGroup | None:
     if template is None:
         raise LoweringError(f"'{op.name}' cannot be lowered to Triton yet", op)
     ins = op.inputs if hasattr(op, "inputs") and op.name.startswith("linalg.") else op.operands
-    if op.name in ("linalg.transpose", "tensor.extract_slice"):
+    if op.name in ("linalg.transpose", "tensor.extract_slice", "linalg.broadcast"):
         ins = [op.operands[0]]
     if template in ("convolution", "pooling"):
         ins = window_op_inputs(op)
+    if op.name == "tm_tensor.sort":
+        ins = op.outputs
+    if op.name == "tm_tensor.scan":
+        ins = scan_inputs(op)
+    ins = [*ins, *captured_tensors([op])]  # tensors its generic body gathers from
     return KernelGroup(template, [op], _dedup(ins), list(op.results), op)
 
 
@@ -223,6 +232,10 @@ class ConvertMirageToTriton(ModulePass):
             )
         if group.template == "pooling":
             return build_window_kernel(name, group, self.block_elementwise)
+        if group.template == "sort":
+            return build_sort_kernel(name, group)
+        if group.template == "scan":
+            return build_scan_kernel(name, group)
         if group.template == "attention":
             return build_attention_kernel(
                 name, group, self.input_precision,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, FloatAttr, TensorType
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, FloatAttr, IntegerAttr, TensorType
 from xdsl.ir import Operation, SSAValue
 
 from mirage_mlir.lowering.dtypes import compute_type
@@ -32,7 +32,8 @@ class KernelGroup:
     """The ops that become one kernel, with what it reads and writes.
 
     `inputs` are values the body reads from memory (block arguments of a
-    `mirage.kernel`, or operands of a lone op), `outputs` the values it writes;
+    `mirage.kernel`, or operands of a lone op and the tensors its generic
+    bodies extract from), `outputs` the values it writes;
     `anchor` is the op that errors point at, and `template` names the kernel
     template that builds it.
     """
@@ -44,20 +45,46 @@ class KernelGroup:
     anchor: Operation
 
 
-def splat_constant_value(value: SSAValue) -> float | None:
+def splat_constant_value(value: SSAValue) -> float | int | None:
     """The scalar of a splat `arith.constant` tensor or a `linalg.fill`, else None."""
     owner = value.owner
     if isinstance(owner, Operation) and owner.name == "arith.constant":
-        attr = owner.properties.get("value") or owner.attributes.get("value")
+        attr = owner.properties.get("value")
+        attr = attr if attr is not None else owner.attributes.get("value")
         if isinstance(attr, DenseIntOrFPElementsAttr):
             values = attr.get_values()
             if len(set(values)) == 1:
                 return float(values[0])
         if isinstance(attr, FloatAttr):
             return float(attr.value.data)
+        if isinstance(attr, IntegerAttr):
+            return attr.value.data
     if isinstance(owner, Operation) and owner.name == "linalg.fill":
         return splat_constant_value(owner.operands[0])
     return None
+
+
+def captured_tensors(ops: Sequence[Operation]) -> list[SSAValue]:
+    """Tensors the regions of `ops` read but that are defined outside all of `ops`.
+
+    A `linalg.generic` body may `tensor.extract` from a weight or a function
+    argument; such a tensor is one more input of the kernel (a gather reads it).
+    """
+    inside: set[SSAValue] = set()
+    for op in ops:
+        for nested in op.walk():
+            inside.update(nested.results)
+            for region in nested.regions:
+                for block in region.blocks:
+                    inside.update(block.args)
+    found: list[SSAValue] = []
+    for op in ops:
+        for region in op.regions:
+            for nested in region.walk():
+                for operand in nested.operands:
+                    if isinstance(operand.type, TensorType) and operand not in inside:
+                        found.append(operand)
+    return list(dict.fromkeys(found))
 
 
 def is_elementwise_generic(op: Operation) -> bool:
@@ -136,7 +163,9 @@ class FusedBody:
                 if tiles
                 else splat_const(0.0, compute_type(out_arg.type), self.space.shape)
             )
-            (self.tiles[op.results[0]],) = emit_elementwise_body(op, tiles, self.space.shape)
+            (self.tiles[op.results[0]],) = emit_elementwise_body(
+                op, tiles, self.space.shape, space=self.space, captured=self.pointers
+            )
             return True
         return False
 

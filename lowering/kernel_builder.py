@@ -7,7 +7,9 @@ shape), and the i1 mask of lanes inside the iteration space.  With it a
 template reads any operand of a fused op through its indexing map (broadcasts
 and permutations become strides; a dimension a map drops is not read),
 writes a result, and evaluates the scalar body of an elementwise
-`linalg.generic` on whole tiles.
+`linalg.generic` on whole tiles, including bodies that read their loop
+indices, check them (`cf.assert` becomes `tt.assert`) and gather from a
+tensor defined outside the body (`tensor.extract`, as embeddings do).
 
 Shapes are static, so sizes and strides are `arith.constant`s baked into the
 kernel: a kernel's only arguments are its buffers.  Must be called inside an
@@ -17,7 +19,7 @@ kernel: a kernel's only arguments are its buffers.  Must be called inside an
 from __future__ import annotations
 
 import math as pymath
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from xdsl.dialects import arith
@@ -31,6 +33,7 @@ from xdsl.dialects.builtin import (
     i1,
     i8,
     i32,
+    i64,
 )
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr, AffineMap
@@ -250,11 +253,23 @@ def flat_tile_space(
     return TileSpace((block,), index, mask)
 
 
+def body_type(element: Attribute) -> Attribute:
+    """The type a generic body's scalar of type `element` has in a kernel.
+
+    f16/bf16 compute in f32 (`lowering.dtypes`); `index` values are i64, so
+    gathered indices and their bounds checks keep every bit of the i64 they
+    were cast from.
+    """
+    return i64 if isinstance(element, IndexType) else compute_type(element)
+
+
 def emit_elementwise_body(
     generic: Operation,
     operands: Sequence[SSAValue],
     shape: Sequence[int],
     until: SSAValue | None = None,
+    space: TileSpace | None = None,
+    captured: Mapping[SSAValue, SSAValue] | None = None,
 ) -> list[SSAValue]:
     """Evaluate a `linalg.generic` body on tiles: one tile per operand, in order.
 
@@ -263,29 +278,45 @@ def emit_elementwise_body(
     The scalar ops are re-created with block types; scalar constants become
     splat blocks.  Returns the tiles the body yields, or only the tile of
     `until` (a value of the body) as soon as it is computed.
+
+    With the tile `space` of the generic's loops (its index blocks are the
+    loops' indices) the body may also use `linalg.index`, `cf.assert` (a
+    device assert over the lanes inside the space) and `tensor.extract` of a
+    tensor defined outside the body, which `captured` maps to its kernel
+    pointer: a gathered load at the computed element offsets.
     """
     block = generic.regions[0].block
     values: dict[SSAValue, SSAValue] = dict(zip(block.args, operands))
+    captured = captured or {}
 
     def scalar_constant(op: Operation) -> SSAValue | None:
-        attr = op.properties.get("value") or op.attributes.get("value")
+        attr = _constant_attr(op)
         if op.name == "arith.constant" and isinstance(attr, FloatAttr | IntegerAttr):
-            return splat_const(attr.value.data, compute_type(attr.type), shape)
+            return splat_const(attr.value.data, body_type(attr.type), shape)
         return None
 
     def value(v: SSAValue) -> SSAValue:
         """The tile of `v`; a scalar constant defined outside the body becomes a splat."""
         if v not in values:
-            owner = getattr(v, "op", None)
+            owner = v.owner if isinstance(v.owner, Operation) else None
             splat_value = scalar_constant(owner) if owner is not None else None
             if splat_value is None:
                 raise LoweringError(
                     "a linalg.generic body reads a value defined outside it that is not a "
-                    "scalar constant; the kernel templates cannot pass it in",
+                    "scalar constant or a tensor it extracts from; the kernel templates "
+                    "cannot pass it in",
                     generic,
                 )
             values[v] = splat_value
         return values[v]
+
+    def loop_space(op: Operation) -> TileSpace:
+        if space is None or tuple(space.shape) != tuple(shape):
+            raise LoweringError(
+                f"'{op.name}' inside a linalg.generic body is not supported by this template",
+                generic,
+            )
+        return space
 
     for op in block.ops:
         if until is not None and until in values:
@@ -297,10 +328,25 @@ def emit_elementwise_body(
             if splat_value is not None:
                 values[op.results[0]] = splat_value
                 continue
-        if op.name == "linalg.index" or op.regions:
+        if op.name == "linalg.index":
+            index = loop_space(op).index[op.dim.value.data]
+            values[op.results[0]] = arith.ExtSIOp(index, TensorType(i64, shape)).result
+            continue
+        if op.name == "cf.assert":
+            _device_assert(loop_space(op), value(op.operands[0]), op.msg.data)
+            continue
+        if op.name == "tensor.extract":
+            values[op.results[0]] = _extract(
+                generic, op, [value(v) for v in op.operands[1:]], loop_space(op), captured
+            )
+            continue
+        if op.regions or not op.name.startswith(("arith.", "math.")):
             raise LoweringError(f"'{op.name}' inside a linalg.generic body is not supported", generic)
-        if not op.name.startswith(("arith.", "math.")):
-            raise LoweringError(f"'{op.name}' inside a linalg.generic body is not supported", generic)
+        if op.name in ("arith.index_cast", "arith.index_castui"):
+            values[op.results[0]] = _cast_integer(
+                value(op.operands[0]), body_type(op.results[0].type), op.name.endswith("ui"), shape
+            )
+            continue
         if op.name in ("arith.extf", "arith.truncf") and compute_type(
             op.operands[0].type
         ) == compute_type(op.results[0].type):
@@ -313,7 +359,7 @@ def emit_elementwise_body(
         new = op.create(
             operands=[value(v) for v in op.operands],
             result_types=[
-                TensorType(compute_type(r.type), shape) if shape else compute_type(r.type)
+                TensorType(body_type(r.type), shape) if shape else body_type(r.type)
                 for r in op.results
             ],
             properties=dict(op.properties),
@@ -323,6 +369,79 @@ def emit_elementwise_body(
         for old, result in zip(op.results, new.results):
             values[old] = result
     raise LoweringError("linalg.generic body without linalg.yield", generic)
+
+
+def _constant_attr(op: Operation) -> Attribute | None:
+    """The `value` of a constant op (a property, or an attribute in older forms)."""
+    attr = op.properties.get("value")
+    return attr if attr is not None else op.attributes.get("value")
+
+
+def _cast_integer(value: SSAValue, target: Attribute, unsigned: bool, shape) -> SSAValue:
+    """An integer tile converted to `target` (an `arith.index_cast` in a kernel)."""
+    have = element_type_of(value.type)
+    if have == target:
+        return value
+    result_type = TensorType(target, shape) if shape else target
+    if have.width.data < target.width.data:  # type: ignore[union-attr]
+        if unsigned:
+            return arith.ExtUIOp(value, result_type).result
+        return arith.ExtSIOp(value, result_type).result
+    return arith.TruncIOp(value, result_type).result
+
+
+def _device_assert(space: TileSpace, condition: SSAValue, message: str) -> None:
+    """`tt.assert` that `condition` holds on every lane inside the space."""
+    outside = arith.XOrIOp(space.mask, splat_const(1, i1, space.shape)).result
+    tt.AssertOp(arith.OrIOp(condition, outside).result, message)
+
+
+def _extract(
+    generic: Operation,
+    op: Operation,
+    indices: list[SSAValue],
+    space: TileSpace,
+    captured: Mapping[SSAValue, SSAValue],
+) -> SSAValue:
+    """`tensor.extract` in a body: a load of a kernel input at gathered offsets."""
+    source = op.operands[0]
+    if source not in captured:
+        raise LoweringError(
+            "a linalg.generic body extracts from a tensor that is not passed to the kernel",
+            generic,
+        )
+    tensor_shape = source.type.get_shape()
+    if pymath.prod(tensor_shape) >= 2**31:
+        raise LoweringError(
+            f"a gather from {source.type} needs 64-bit element offsets; at most 2**31 elements",
+            generic,
+        )
+    total: SSAValue | None = None
+    for size, stride, index, operand in zip(
+        tensor_shape, row_major_strides(tensor_shape), indices, op.operands[1:]
+    ):
+        fixed = _constant_int(operand)
+        if size == 1 or fixed == 0:
+            continue
+        term = arith.TruncIOp(index, TensorType(i32, space.shape)).result
+        if stride != 1:
+            term = arith.MuliOp(term, splat_const(stride, i32, space.shape)).result
+        total = term if total is None else arith.AddiOp(total, term).result
+    if total is None:
+        total = splat_const(0, i32, space.shape)
+    element = element_type_of(source.type)
+    pointers = tt.AddPtrOp(splat(captured[source], space.shape), total).result
+    return widen(load_elements(pointers, space.mask, element))
+
+
+def _constant_int(value: SSAValue) -> int | None:
+    """The integer of a scalar `arith.constant`, else None."""
+    owner = value.owner
+    if isinstance(owner, Operation) and owner.name == "arith.constant":
+        attr = _constant_attr(owner)
+        if isinstance(attr, IntegerAttr):
+            return attr.value.data
+    return None
 
 
 def _tanh(x: SSAValue, shape: Sequence[int]) -> SSAValue:

@@ -1,8 +1,8 @@
 """Layout ops in `convert-mirage-to-triton`: folded on weights, copies otherwise.
 
-A layout op moves elements without computing: `mirage.concat`, `mirage.slice`,
-`tensor.extract_slice`, `tensor.pad` (with a constant value) and
-`linalg.transpose`.
+A layout op moves elements without computing: `mirage.concat`, `tensor.concat`,
+`mirage.slice`, `tensor.extract_slice`, `linalg.broadcast`, `tensor.pad` (with a
+constant value) and `linalg.transpose`.
 
 - On weights (`arith.constant` operands) they run at compile time:
   `fold_constant_layout_ops` replaces them by one constant whose blob holds
@@ -42,13 +42,23 @@ from mirage_mlir.dialects import tt
 from mirage_mlir.dialects.arith import CmpiOp, SelectOp
 from mirage_mlir.lowering.kernel_builder import (
     LoweringError,
+    load_elements,
     TileSpace,
     row_major_strides,
     splat,
     splat_const,
 )
 
-LAYOUT_OPS = frozenset({"mirage.concat", "mirage.slice", "tensor.extract_slice", "tensor.pad"})
+LAYOUT_OPS = frozenset(
+    {
+        "mirage.concat",
+        "tensor.concat",
+        "mirage.slice",
+        "tensor.extract_slice",
+        "tensor.pad",
+        "linalg.broadcast",
+    }
+)
 """Layout ops lowered by `run_layout_op` (transposes are `FusedBody`'s own)."""
 
 
@@ -176,9 +186,22 @@ def _padded_view(value: SSAValue) -> PaddedOperand | None:
     return PaddedOperand(pad.source, tuple(view_low), tuple(view_high), fill, shape)  # type: ignore[arg-type]
 
 
+CONCAT_OPS = frozenset({"mirage.concat", "tensor.concat"})
+"""Concatenations: `mirage.concat` (any axis) and `tensor.concat` (`dim`)."""
+
+
 def concat_axis(op: Operation) -> int:
-    """The concatenated dimension of a `mirage.concat`, non-negative."""
+    """The concatenated dimension of a `mirage.concat` or `tensor.concat`, non-negative."""
+    if op.name == "tensor.concat":
+        return op.dim.value.data
     return op.normalized_axis
+
+
+def broadcast_dims(op: Operation) -> list[int | None]:
+    """For each dimension of a `linalg.broadcast`'s input, the result dimension it reads."""
+    added = set(op.dimensions.get_values())
+    rank = len(op.results[0].type.get_shape())
+    return [d for d in range(rank) if d not in added]
 
 
 # -- compile time ---------------------------------------------------------------
@@ -205,7 +228,7 @@ def _evaluate(op: Operation, arrays: list[np.ndarray]) -> np.ndarray:
     if op.name == "tensor.pad":
         low, high = pad_widths(op)
         return np.pad(arrays[0], list(zip(low, high)), constant_values=pad_value(op))
-    if op.name == "mirage.concat":
+    if op.name in CONCAT_OPS:
         return np.concatenate(arrays, axis=concat_axis(op))
     if op.name == "linalg.transpose":
         return np.transpose(arrays[0], list(op.permutation.get_values()))
@@ -238,6 +261,8 @@ def fold_constant_layout_ops(block) -> int:
     for op in list(block.ops):
         if op.name not in LAYOUT_OPS and op.name != "linalg.transpose":
             continue
+        if op.name == "linalg.broadcast":
+            continue  # a kernel reads the weight through strides; no bigger copy
         if op.name == "tensor.pad" and foldable_pad(op.results[0]) is None:
             continue
         sources = [op.operands[0]] if op.name == "linalg.transpose" else list(op.operands)
@@ -288,7 +313,7 @@ def _gather(body, source: SSAValue, terms: list[SSAValue | None], mask: SSAValue
     pointers = tt.AddPtrOp(
         splat(body.pointers[source], space.shape), _offsets(space, source.type.get_shape(), terms)
     ).result
-    return widen(tt.LoadOp(pointers, mask, splat_const(0.0, element, space.shape)).result)
+    return widen(load_elements(pointers, mask, element))
 
 
 def _affine(index: SSAValue, offset: int, stride: int, shape) -> SSAValue:
@@ -300,7 +325,7 @@ def _affine(index: SSAValue, offset: int, stride: int, shape) -> SSAValue:
 
 
 def run_layout_op(body, op: Operation) -> None:
-    """Evaluate a slice, concat or pad on `body`'s tile space (its result's shape)."""
+    """Evaluate a slice, concat, broadcast or pad on `body`'s tile space (its result's shape)."""
     body._check_shape(op, op.results[0].type)
     space: TileSpace = body.space
     if op.name == "tensor.pad":
@@ -313,7 +338,10 @@ def run_layout_op(body, op: Operation) -> None:
         ]
         body.tiles[op.results[0]] = _gather(body, op.operands[0], terms, space.mask, op)
         return
-    if op.name != "mirage.concat":
+    if op.name == "linalg.broadcast":
+        body.tiles[op.results[0]] = body.read(op.operands[0], broadcast_dims(op), op)
+        return
+    if op.name not in CONCAT_OPS:
         raise LoweringError(f"'{op.name}' is not a layout op", op)
     axis = concat_axis(op)
     along = space.index[axis]
