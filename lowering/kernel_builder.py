@@ -39,7 +39,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr, AffineMap
 
 from mirage_mlir.dialects import tt
-from mirage_mlir.dialects.arith import CmpiOp
+from mirage_mlir.dialects.arith import CmpfOp, CmpiOp, SelectOp
 from mirage_mlir.dialects.tt_types import block_type, element_type_of, shape_of
 from mirage_mlir.lowering.dtypes import compute_type, narrow, widen
 
@@ -356,6 +356,9 @@ def emit_elementwise_body(
         if op.name in _EXPANSIONS:
             values[op.results[0]] = _EXPANSIONS[op.name](value(op.operands[0]), shape)
             continue
+        if op.name == "math.powf":
+            values[op.results[0]] = _powf(value(op.operands[0]), value(op.operands[1]), shape)
+            continue
         new = op.create(
             operands=[value(v) for v in op.operands],
             result_types=[
@@ -452,6 +455,58 @@ def _tanh(x: SSAValue, shape: Sequence[int]) -> SSAValue:
     two, one = splat_const(2.0, element, shape), splat_const(1.0, element, shape)
     e = math.ExpOp(arith.MulfOp(x, two)).result
     return arith.SubfOp(one, arith.DivfOp(two, arith.AddfOp(e, one))).result
+
+
+def _splat_value(tile: SSAValue) -> float | None:
+    """The scalar of a tile made by a splat `arith.constant`, else None."""
+    owner = tile.owner
+    if not isinstance(owner, Operation) or owner.name != "arith.constant":
+        return None
+    attr = _constant_attr(owner)
+    if isinstance(attr, FloatAttr):
+        return float(attr.value.data)
+    if isinstance(attr, DenseIntOrFPElementsAttr) and len(set(attr.get_values())) == 1:
+        return float(attr.get_values()[0])
+    return None
+
+
+def _powf(x: SSAValue, y: SSAValue, shape: Sequence[int]) -> SSAValue:
+    """x ** y for Triton, which has no `math.powf`.
+
+    A constant small integer exponent (GELU's x ** 3) is exact products; 0.5 is
+    a square root; any other exponent is exp2(y * log2|x|) with C's rules for a
+    negative base (odd integer exponent: negative; non-integer: NaN) and y = 0.
+    """
+    from xdsl.dialects import math
+
+    element = element_type_of(x.type)
+    exponent = _splat_value(y)
+    if exponent is not None and exponent == int(exponent) and abs(exponent) <= 16:
+        result = splat_const(1.0, element, shape)
+        power, base = abs(int(exponent)), x
+        while power:
+            if power & 1:
+                result = arith.MulfOp(result, base).result
+            power >>= 1
+            if power:
+                base = arith.MulfOp(base, base).result
+        if exponent < 0:
+            result = arith.DivfOp(splat_const(1.0, element, shape), result).result
+        return result
+    if exponent == 0.5:
+        return math.SqrtOp(x).result
+    magnitude = math.Exp2Op(arith.MulfOp(y, math.Log2Op(math.AbsFOp(x)).result)).result
+    zero, one, two = (splat_const(v, element, shape) for v in (0.0, 1.0, 2.0))
+    whole = CmpfOp(math.FloorOp(y).result, y, "oeq").result
+    half = math.FloorOp(arith.DivfOp(y, two)).result
+    odd = CmpfOp(arith.SubfOp(y, arith.MulfOp(half, two)).result, one, "oeq").result
+    negative = CmpfOp(x, zero, "olt").result
+    flip = arith.AndIOp(negative, odd).result
+    result = SelectOp(flip, arith.NegfOp(magnitude).result, magnitude).result
+    invalid = arith.AndIOp(negative, arith.XOrIOp(whole, splat_const(1, i1, shape)).result)
+    nan = splat_const(float("nan"), element, shape)
+    result = SelectOp(invalid.result, nan, result).result
+    return SelectOp(CmpfOp(y, zero, "oeq").result, one, result).result
 
 
 _EXPANSIONS = {"math.tanh": _tanh}

@@ -304,13 +304,54 @@ def test_a_fused_kernel_gathers_from_its_operand():
         BROADCAST,
         BOOL_MASK_GATHER,
         KERNEL_GATHERING_AN_OPERAND,
+        "POWER",
     ],
 )
 def test_gather_kernels_compile_for_sm90(text, triton_cache):
     pytest.importorskip("triton")
     from mirage_mlir.lowering.staging import TritonOptions, compile_ttir
 
+    text = _power_module("3.000000e+00") if text == "POWER" else text
     for name, ttir in lower_module(text).kernels:
         kernel = compile_ttir(ttir, TritonOptions(arch=90))
         assert kernel.name == name and kernel.cubin
         assert ('"tt.assert"' in ttir) == ("__assertfail" in kernel.ptx)
+
+
+def _power_module(exponent: str) -> str:
+    return f"""
+func.func @main(%x: tensor<4x33xf32>, %y: tensor<4x33xf32>) -> tensor<4x33xf32> {{
+  %p = arith.constant dense<{exponent}> : tensor<f32>
+  %e = tensor.empty() : tensor<4x33xf32>
+  %r = linalg.generic {{indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>,
+                                        affine_map<(d0, d1) -> ()>,
+                                        affine_map<(d0, d1) -> (d0, d1)>,
+                                        affine_map<(d0, d1) -> (d0, d1)>],
+                       iterator_types = ["parallel", "parallel"]}}
+      ins(%x, %p, %y : tensor<4x33xf32>, tensor<f32>, tensor<4x33xf32>)
+      outs(%e : tensor<4x33xf32>) {{
+  ^bb0(%a: f32, %b: f32, %c: f32, %o: f32):
+    %q = math.powf %a, %b : f32
+    %s = math.powf %c, %q : f32
+    linalg.yield %s : f32
+  }} -> tensor<4x33xf32>
+  func.return %r : tensor<4x33xf32>
+}}
+"""
+
+
+@pytest.mark.parametrize("exponent", ["3.000000e+00", "-2.000000e+00", "5.000000e-01"])
+def test_powf_is_expanded_for_triton(exponent):
+    # GELU's x ** 3 (constant exponent), then a power with a computed exponent
+    # (exp2 of y * log2|x| in f32: relative error grows with |y * log2 x|).
+    text = _power_module(exponent)
+    lowered = lower_module(text)
+    assert all('"math.powf"' not in ttir for _, ttir in lowered.kernels)
+    rng = np.random.default_rng(6)
+    x = rng.uniform(0.2, 2.0, (4, 33)).astype(np.float32)
+    y = rng.uniform(-2.0, 2.0, (4, 33)).astype(np.float32)
+    y[0, :6] = [-2.0, -1.5, 0.0, -0.0, 3.0, 0.0]
+    (out,) = run_plan_interpreted(lowered, x, y)
+    with np.errstate(all="ignore"):
+        expected = np.power(y, np.power(x, np.float32(float(exponent))))
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-30)
