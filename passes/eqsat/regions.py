@@ -112,17 +112,40 @@ def _last_uses(graph: Graph, compute: list[Node]) -> list[int]:
     return last
 
 
+def _product_of_computed(node: Node, computed: set[int]) -> bool:
+    """A contraction of two values the function computes (no weight, no input)."""
+    return (
+        KINDS[node.kind].contraction
+        and len(node.operands) == 2
+        and all(id(o) in computed for o in node.operands)
+    )
+
+
 def _in_products(compute: list[Node]) -> list[bool]:
-    """Per compute node: whether it links two products (a contraction's value, through layout
-    ops, read by another contraction through layout ops). A cut that such a value crosses
-    would split a chain of products whose order the search must choose as a whole."""
+    """Per compute node: whether it links two products. A cut that such a value crosses
+    would split a chain of products whose order the search must choose as a whole, or an
+    attention whose pattern the search must see whole.
+
+    Two kinds of link: a contraction's value, through layout ops, read by another
+    contraction through layout ops (a matrix chain, an einsum network); and any value on a
+    path, through other ops (scale, mask, softmax, the guard), between two products of
+    computed values (attention's scores q @ kᵀ and the probabilities' product with v).
+    Products with a weight (a linear layer) neither start nor end a link of the second
+    kind, so the residual stream between layers stays a place to cut."""
+    computed = {id(n) for n in compute}
     from_product: dict[int, bool] = {}
+    from_scores: dict[int, bool] = {}
     for node in compute:
         kind = KINDS[node.kind]
         from_product[id(node)] = kind.contraction or (
             kind.layout and any(from_product.get(id(o), False) for o in node.operands)
         )
+        from_scores[id(node)] = _product_of_computed(node, computed) or (
+            not kind.contraction
+            and any(from_scores.get(id(o), False) for o in node.operands)
+        )
     into_product: dict[int, bool] = {}
+    into_scores: dict[int, bool] = {}
     readers: dict[int, list[Node]] = {}
     for node in compute:
         for operand in node.operands:
@@ -133,7 +156,16 @@ def _in_products(compute: list[Node]) -> list[bool]:
             or (KINDS[r.kind].layout and into_product.get(id(r), False))
             for r in readers.get(id(node), ())
         )
-    return [from_product[id(n)] and into_product[id(n)] for n in compute]
+        into_scores[id(node)] = any(
+            _product_of_computed(r, computed)
+            or (not KINDS[r.kind].contraction and into_scores.get(id(r), False))
+            for r in readers.get(id(node), ())
+        )
+    return [
+        (from_product[id(n)] and into_product[id(n)])
+        or (from_scores[id(n)] and into_scores[id(n)])
+        for n in compute
+    ]
 
 
 def cut_widths(graph: Graph) -> list[int]:

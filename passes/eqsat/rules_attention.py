@@ -14,6 +14,8 @@
   is entirely -inf: m causally masked (the diagonal is always allowed) or unmasked scores
   s·q@kᵀ, both for finite q and k. The all-reduction of i1 values is a `min` reduction; the
   comparison may be on m cast to another float type (torch-mlir compares in f64).
+  With an additive mask any row may be all -inf, so the guard stays; the whole guarded form
+  is attention(q, k, v, mask, s), whose semantics zero such rows too (`sdpa-guard-*-mask`).
 - widened softmax: the attention, causal and additive-mask rules also match the softmax
   computed in a wider type w (f32 or f64), cast(softmax(cast(m, w), -1), n) @ v, which is how
   torch-mlir writes f16 and bf16 attention (the scores widened to f32, the softmax in f32, the
@@ -243,10 +245,11 @@ def _guard_causal_example():
     return Graph.of(guarded), Graph.of(p)
 
 
-def _guard_unmasked_example(widen: bool = False):
+def _guard_unmasked_example(widen: bool = False, transposed: bool = False):
     def example():
         q, k, _ = _qkv()
-        guarded, p = _guard(Scale(q @ k.mT, 0.5), widen)
+        kt, _ = _keys(k, transposed)
+        guarded, p = _guard(Scale(q @ kt, 0.5), widen)
         return Graph.of(guarded), Graph.of(p)
 
     return example
@@ -256,6 +259,28 @@ def _guard_causal_widened_example():
     _, _, _, masked = _causal_scores("causal_additive", True)
     guarded, p = _guard(masked, True)
     return Graph.of(guarded), Graph.of(p)
+
+
+def _guarded_additive_example(
+    widen: bool = False, wide: str | None = None, transposed: bool = False
+):
+    """SDPA with an additive mask as torch-mlir decomposes it: the guard zeroes rows whose
+    scores are all -inf, as attention's own semantics do."""
+
+    def example():
+        dtype = "f32" if wide is None else "f16"
+        q, k, v = (_narrow(x, dtype) for x in _qkv())
+        mask = Input("M", (6, 5), dtype)
+        kt, k = _keys(k, transposed)
+        masked = Scale(q @ kt, 0.5) + mask
+        minus_inf = Full(-math.inf, (), "f64" if widen else dtype)
+        compared = cast(masked, "f64") if widen else masked
+        everywhere = reduce(elementwise("eq", compared, minus_inf), "min", (-1,), True)
+        p = _softmax_in(masked, wide)
+        guarded = elementwise("where", everywhere, Full(0.0, (), dtype), p)
+        return Graph.of(guarded @ v), Graph.of(attention(q, k, v, 0.5, mask=mask))
+
+    return example
 
 
 def _repeat(x, group: int):
@@ -348,8 +373,10 @@ def _guard_causal():
 
 
 def _guard_unmasked():
+    """The guard dropped over unmasked scores s·(q @ kt), whatever kt is (kᵀ, or keys passed
+    transposed): no row of them is all -inf for finite q and kt."""
     v = _vars()
-    scores, _, _ = _scores(True)
+    scores, _, _ = _scores(True, transposed=True)
     return [
         rule(
             eq(v.top).to(pattern),
@@ -358,6 +385,31 @@ def _guard_unmasked():
         ).then(union(v.top).with_(v.p))
         for pattern in _guard_patterns()
     ]
+
+
+def _guard_additive_mask(widened: bool = False, transposed: bool = False):
+    """where(all_-1(m == -inf), 0, P) @ v = attention(q, k, v, mask, s) for m = s·q@kᵀ + mask
+    and P = softmax(m) (or computed widened): exact, fully masked rows included, since
+    attention yields zeros for a row whose scores are all -inf."""
+
+    def build():
+        v = _vars()
+        scores, scale, key = _scores(True, transposed)
+        return [
+            rule(
+                eq(v.top).to(Tensor.matmul(pattern, v.v)),
+                eq(v.p).to(p),
+                eq(v.m).to(ew("add", scores, v.mask)),
+            ).then(
+                union(v.top).with_(
+                    Tensor.attention_masked(v.q, key, v.v, v.mask, scale, 0)
+                )
+            )
+            for pattern in _guard_patterns()
+            for p in _probabilities(v.m, widened)
+        ]
+
+    return build
 
 
 def _gqa():
@@ -434,6 +486,26 @@ DECLARATIONS = (
     *_layout_rules(transposed=False),
     RewriteRule("sdpa-guard-causal", _guard_causal, _guard_causal_example),
     RewriteRule("sdpa-guard-unmasked", _guard_unmasked, _guard_unmasked_example()),
+    RewriteRule(
+        "sdpa-guard-additive-mask",
+        _guard_additive_mask(),
+        _guarded_additive_example(),
+    ),
+    RewriteRule(
+        "sdpa-guard-widened-additive-mask",
+        _guard_additive_mask(True),
+        _guarded_additive_example(True, "f32"),
+    ),
+    RewriteRule(
+        "sdpa-guard-kt-additive-mask",
+        _guard_additive_mask(transposed=True),
+        _guarded_additive_example(transposed=True),
+    ),
+    RewriteRule(
+        "sdpa-guard-kt-widened-additive-mask",
+        _guard_additive_mask(True, transposed=True),
+        _guarded_additive_example(True, "f32", transposed=True),
+    ),
     RewriteRule("attention-gqa", _gqa, _gqa_example),
     *_layout_rules(transposed=True),
 )
@@ -454,7 +526,14 @@ EXTRA_EXAMPLES = {
         _causal_form_example("causal_additive", "f32", "bf16"),
     ),
     "sdpa-guard-causal": (_guard_causal_widened_example,),
-    "sdpa-guard-unmasked": (_guard_unmasked_example(widen=True),),
+    "sdpa-guard-unmasked": (
+        _guard_unmasked_example(widen=True),
+        _guard_unmasked_example(widen=True, transposed=True),
+    ),
+    "sdpa-guard-additive-mask": (_guarded_additive_example(widen=True),),
+    "sdpa-guard-kt-additive-mask": (
+        _guarded_additive_example(widen=True, transposed=True),
+    ),
     "attention-kt-causal-scaled": (
         _causal_form_example("causal_future", transposed=True),
         _causal_form_example("causal_additive", transposed=True),

@@ -179,3 +179,37 @@ def test_a_chain_of_products_is_never_cut():
     graph = Graph.of(elementwise("tanh", product))
     assert len([n for n in graph.nodes() if n.operands]) > WHOLE_GRAPH
     assert len(partition(graph)) == 1
+
+
+def attention_block(x, layer: int, steps: int):
+    """A residual block whose attention has a long chain between its two products: scores
+    q @ kᵀ, then `steps` elementwise ops and a softmax before the product with v."""
+    wq, wk, wv = (Constant(f"l{layer}.w{n}", (WIDTH, WIDTH)) for n in "qkv")
+    q, k, v = x @ wq, x @ wk, x @ wv
+    scores = q @ k.mT
+    for _ in range(steps):
+        scores = elementwise("mul", scores, Full(0.5))
+    return x + softmax(scores) @ v
+
+
+def test_no_cut_between_attentions_two_products():
+    # Between q @ kᵀ and P @ v the only value crossing is the scores (width 1, as narrow as
+    # the residual stream), but cutting there would hide the attention from the search.
+    x = Input("x", (8, WIDTH))
+    y = x
+    for layer in range(4):
+        y = attention_block(y, layer, steps=2 * MIN_REGION)
+    graph = Graph.of(y)
+    regions = partition(graph)
+    assert len(regions) > 1
+    for region in regions:
+        members = {id(n) for n in region.nodes}
+        for node in region.nodes:
+            if node.kind == "softmax":
+                # The scores' product and the probabilities' product sit in its region.
+                (scores,) = node.operands
+                while scores.kind != "matmul":
+                    scores = scores.operands[0]
+                assert id(scores) in members
+                readers = [n for n in region.nodes if node in n.operands]
+                assert readers and all(r.kind == "matmul" for r in readers)
