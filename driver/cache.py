@@ -19,8 +19,10 @@ Two tables live under the cache directory (`$MIRAGE_CACHE_DIR`, else
   model finds its artifact here and skips the import (torch.export plus
   torch-mlir) as well as optimisation, lowering and Triton.
 
-A model whose state the fingerprint cannot read (a forward hook, an attribute
-of an unknown type, a class without source) has no fingerprint: it is
+Plain Python objects among the attributes (a Hugging Face config) are read as
+their class's source file and their own attributes.  A model whose state the
+fingerprint cannot read (a forward hook, an attribute of an unknown type, a
+class without source) has no fingerprint: it is
 imported, and a hit is then found by the MLIR key alone.  Code the model
 reaches only through two levels of imports is not part of its fingerprint;
 changing it and recompiling in place reuses the artifact of the old code
@@ -51,8 +53,13 @@ import types
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CompileCache", "artifact_key", "code_version", "default_cache_dir",
-           "model_fingerprint"]
+__all__ = [
+    "CompileCache",
+    "artifact_key",
+    "code_version",
+    "default_cache_dir",
+    "model_fingerprint",
+]
 
 # The sub-packages whose code decides what a compile produces.
 _COMPILER_PACKAGES = ("dialects", "passes", "driver", "lowering", "interpreters")
@@ -105,8 +112,12 @@ def code_version() -> str:
 def artifact_key(mlir_text: str, target: str, options: dict[str, Any]) -> str:
     """The cache key of an artifact: MLIR, target, options and the code version."""
     digest = hashlib.sha256()
-    for part in (mlir_text, target, json.dumps(options, sort_keys=True, default=str),
-                 code_version()):
+    for part in (
+        mlir_text,
+        target,
+        json.dumps(options, sort_keys=True, default=str),
+        code_version(),
+    ):
         digest.update(part.encode())
         digest.update(b"\0")
     return digest.hexdigest()
@@ -127,15 +138,21 @@ def model_fingerprint(
         return None
 
 
-def _fingerprint(model: Any, example_inputs: tuple, target: str, options: dict) -> str | None:
+def _fingerprint(
+    model: Any, example_inputs: tuple, target: str, options: dict
+) -> str | None:
     import torch
 
     digest = hashlib.sha256()
     if _has_global_hooks():
         return None
     for name, module in model.named_modules():
-        digest.update(f"module {name}:{type(module).__qualname__}:{module.training}\0".encode())
-        if not _hash_module_code(digest, module) or not _hash_module_state(digest, module):
+        digest.update(
+            f"module {name}:{type(module).__qualname__}:{module.training}\0".encode()
+        )
+        if not _hash_module_code(digest, module) or not _hash_module_state(
+            digest, module
+        ):
             return None
     for name, tensor in (*model.named_parameters(), *model.named_buffers()):
         digest.update(f"tensor {name}\0".encode())
@@ -144,8 +161,10 @@ def _fingerprint(model: Any, example_inputs: tuple, target: str, options: dict) 
         if not isinstance(tensor, torch.Tensor):
             return None
         digest.update(f"input {tuple(tensor.shape)}:{tensor.dtype}\0".encode())
-    digest.update(f"{target}:{json.dumps(options, sort_keys=True, default=str)}:"
-                  f"{code_version()}".encode())
+    digest.update(
+        f"{target}:{json.dumps(options, sort_keys=True, default=str)}:"
+        f"{code_version()}".encode()
+    )
     return digest.hexdigest()
 
 
@@ -161,8 +180,10 @@ def _has_global_hooks() -> bool:
     """Whether hooks registered for every module could change what a forward computes."""
     from torch.nn.modules import module as module_hooks
 
-    return any(getattr(module_hooks, name, None) for name in (
-        "_global_forward_hooks", "_global_forward_pre_hooks"))
+    return any(
+        getattr(module_hooks, name, None)
+        for name in ("_global_forward_hooks", "_global_forward_pre_hooks")
+    )
 
 
 def _hash_module_code(digest: Any, module: Any) -> bool:
@@ -197,13 +218,18 @@ def _hash_module_state(digest: Any, module: Any) -> bool:
     """Add a module's plain attributes (eps, head counts, stored tensors); False if unknown."""
     import torch
 
-    hooks = ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",
-             "_forward_pre_hooks_with_kwargs")
+    hooks = (
+        "_forward_hooks",
+        "_forward_pre_hooks",
+        "_forward_hooks_with_kwargs",
+        "_forward_pre_hooks_with_kwargs",
+    )
     if any(getattr(module, name, None) for name in hooks):
         return False
     if isinstance(module, torch.fx.GraphModule):
-        owned = {name for name, _ in module.named_parameters()} | \
-            {name for name, _ in module.named_buffers()}
+        owned = {name for name, _ in module.named_parameters()} | {
+            name for name, _ in module.named_buffers()
+        }
         for node in module.graph.nodes:
             if node.op == "get_attr" and node.target not in owned:
                 value = _attribute(module, node.target)
@@ -239,8 +265,17 @@ def _hash_value(digest: Any, value: Any, depth: int) -> bool:
     if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
         digest.update(f"{type(value).__name__}:{value!r}\0".encode())
         return True
-    if isinstance(value, (torch.dtype, torch.device, torch.Size, torch.layout,
-                          torch.memory_format, enum.Enum)):
+    if isinstance(
+        value,
+        (
+            torch.dtype,
+            torch.device,
+            torch.Size,
+            torch.layout,
+            torch.memory_format,
+            enum.Enum,
+        ),
+    ):
         digest.update(f"{type(value).__qualname__}:{value!r}\0".encode())
         return True
     if isinstance(value, torch.Tensor):
@@ -255,8 +290,10 @@ def _hash_value(digest: Any, value: Any, depth: int) -> bool:
             items = sorted(value.items(), key=lambda item: repr(item[0]))
         except Exception:  # noqa: BLE001 - keys whose repr fails are unknown values
             return False
-        return all(_hash_value(digest, k, depth + 1) and _hash_value(digest, v, depth + 1)
-                   for k, v in items)
+        return all(
+            _hash_value(digest, k, depth + 1) and _hash_value(digest, v, depth + 1)
+            for k, v in items
+        )
     if isinstance(value, (set, frozenset)):
         return _hash_value(digest, sorted(value, key=repr), depth + 1)
     if isinstance(value, types.MethodType):
@@ -264,13 +301,50 @@ def _hash_value(digest: Any, value: Any, depth: int) -> bool:
     if isinstance(value, types.FunctionType):
         return _hash_function(digest, value, depth)
     if isinstance(value, functools.partial):
-        return (_hash_value(digest, value.func, depth + 1)
-                and _hash_value(digest, value.args, depth + 1)
-                and _hash_value(digest, value.keywords, depth + 1))
+        return (
+            _hash_value(digest, value.func, depth + 1)
+            and _hash_value(digest, value.args, depth + 1)
+            and _hash_value(digest, value.keywords, depth + 1)
+        )
     if isinstance(value, (types.BuiltinFunctionType, type)):
-        digest.update(f"{getattr(value, '__module__', '')}.{value.__qualname__}\0".encode())
+        digest.update(
+            f"{getattr(value, '__module__', '')}.{value.__qualname__}\0".encode()
+        )
         return True
-    return False
+    if isinstance(value, torch.nn.Module):
+        # A module kept in a plain attribute (a dict of helper modules): not a submodule,
+        # so named_modules does not reach it; its code, state and tensors are read here.
+        digest.update(
+            f"held module {type(value).__qualname__}:{value.training}\0".encode()
+        )
+        if not _hash_module_code(digest, value) or not _hash_module_state(
+            digest, value
+        ):
+            return False
+        for name, tensor in (*value.named_parameters(), *value.named_buffers()):
+            digest.update(f"held tensor {name}\0".encode())
+            _hash_tensor(digest, tensor)
+        return True
+    return _hash_object(digest, value, depth)
+
+
+def _hash_object(digest: Any, value: Any, depth: int) -> bool:
+    """A plain Python object (a model's config): its class's source and its attributes.
+
+    Only objects whose whole state is their `__dict__` (no slots, no state kept in C) and
+    whose class has a source file qualify."""
+    klass = type(value)
+    bases = [k for k in klass.__mro__ if k is not object]
+    if not hasattr(value, "__dict__") or any("__slots__" in vars(k) for k in bases):
+        return False
+    if not all(_has_python_source(k) for k in bases):
+        return False  # a class written in C may keep state outside __dict__
+    path = _source_file(klass)
+    if path is None:
+        return False
+    digest.update(f"object {klass.__module__}.{klass.__qualname__}\0".encode())
+    digest.update(_file_digest(path).encode())
+    return _hash_value(digest, dict(vars(value)), depth + 1)
 
 
 def _hash_function(digest: Any, function: types.FunctionType, depth: int) -> bool:
@@ -278,9 +352,21 @@ def _hash_function(digest: Any, function: types.FunctionType, depth: int) -> boo
     digest.update(f"function {function.__module__}.{function.__qualname__}\0".encode())
     digest.update(marshal.dumps(function.__code__))
     cells = [cell.cell_contents for cell in function.__closure__ or ()]
-    return (_hash_value(digest, function.__defaults__, depth + 1)
-            and _hash_value(digest, function.__kwdefaults__, depth + 1)
-            and _hash_value(digest, cells, depth + 1))
+    return (
+        _hash_value(digest, function.__defaults__, depth + 1)
+        and _hash_value(digest, function.__kwdefaults__, depth + 1)
+        and _hash_value(digest, cells, depth + 1)
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _has_python_source(klass: type) -> bool:
+    """Whether the class statement of `klass` can be found in a Python file."""
+    try:
+        inspect.getsourcelines(klass)
+    except (OSError, TypeError):
+        return False
+    return True
 
 
 def _source_file(thing: Any) -> str | None:
@@ -295,8 +381,11 @@ def _source_file(thing: Any) -> str | None:
 def _library_roots() -> tuple[str, ...]:
     """Folders of installed packages and the standard library (not the user's code)."""
     paths = sysconfig.get_paths()
-    roots = {paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")
-             if name in paths}
+    roots = {
+        paths[name]
+        for name in ("stdlib", "platstdlib", "purelib", "platlib")
+        if name in paths
+    }
     return tuple(sorted(os.path.realpath(root) + os.sep for root in roots))
 
 
@@ -341,7 +430,9 @@ class CompileCache:
 
     def __init__(self, directory: str | os.PathLike | None = None) -> None:
         """Use `directory`, or the default cache directory."""
-        self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self.directory = (
+            Path(directory) if directory is not None else default_cache_dir()
+        )
 
     def artifact_dir(self, key: str) -> Path:
         """Where the artifact with this key lives (it may not exist)."""
@@ -362,8 +453,11 @@ class CompileCache:
         except (OSError, ValueError, KeyError, TypeError):
             return None
         folder = self.lookup_artifact(key)
-        return (folder, signature) if folder is not None and isinstance(signature, dict) \
+        return (
+            (folder, signature)
+            if folder is not None and isinstance(signature, dict)
             else None
+        )
 
     def discard(self, folder: Path) -> None:
         """Remove an artifact that could not be loaded, so that it is compiled again."""
@@ -385,7 +479,9 @@ class CompileCache:
         self.map_model(fingerprint, key, signature)
         return folder
 
-    def map_model(self, fingerprint: str | None, key: str, signature: dict[str, Any]) -> None:
+    def map_model(
+        self, fingerprint: str | None, key: str, signature: dict[str, Any]
+    ) -> None:
         """Record that the model with `fingerprint` and `signature` compiles to `key`."""
         if fingerprint is None:
             return

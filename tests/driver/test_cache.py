@@ -53,7 +53,9 @@ def _check(compiled, model, x):
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_second_compile_is_a_cache_hit_that_imports_and_optimises_nothing(tmp_path, monkeypatch):
+def test_second_compile_is_a_cache_hit_that_imports_and_optimises_nothing(
+    tmp_path, monkeypatch
+):
     # How much faster a hit is, is measured in benchmarks/compile_cache.py, not here.
     import mirage_mlir.dialects.context as context_module
     import mirage_mlir.driver.compile as compile_module
@@ -70,7 +72,9 @@ def test_second_compile_is_a_cache_hit_that_imports_and_optimises_nothing(tmp_pa
     monkeypatch.setattr(optimize_module, "optimize", must_not_run)
     # The weights come from weights.bin and the module from its snapshot.
     monkeypatch.setattr(context_module, "parse_mlir", must_not_run)
-    second = mm.compile(example.make_model(), *inputs, target="h100", cache_dir=tmp_path)
+    second = mm.compile(
+        example.make_model(), *inputs, target="h100", cache_dir=tmp_path
+    )
     assert first.report["cache"] == "miss" and second.report["cache"] == "hit"
     assert set(second.report["stages"]) == {"load"}
     assert second.mlir == first.mlir
@@ -102,8 +106,9 @@ def test_changed_weights_miss_the_cache(tmp_path):
     assert error <= 1e-4 * float(expected.abs().max())
 
 
-@pytest.mark.parametrize("change", ["shape", "dtype", "target", "options", "attribute",
-                                    "version"])
+@pytest.mark.parametrize(
+    "change", ["shape", "dtype", "target", "options", "attribute", "version"]
+)
 def test_what_changes_the_program_misses_the_cache(change, tmp_path, monkeypatch):
     model, x = Projection(), _x()
     first = _compile(model, x, tmp_path)
@@ -148,8 +153,12 @@ def test_graph_modules_with_the_same_inputs_but_other_code_miss_the_cache(tmp_pa
     second = _compile(sine, x, tmp_path)
     assert second.report["cache"] == "miss"
     _check(second, sine, x)
-    assert _compile(torch.fx.symbolic_trace(lambda t: torch.sin(t) + 1), x,
-                    tmp_path).report["cache"] == "hit"
+    assert (
+        _compile(
+            torch.fx.symbolic_trace(lambda t: torch.sin(t) + 1), x, tmp_path
+        ).report["cache"]
+        == "hit"
+    )
 
 
 def test_a_model_without_fingerprint_hits_by_its_mlir(tmp_path):
@@ -165,6 +174,41 @@ def test_a_model_without_fingerprint_hits_by_its_mlir(tmp_path):
     assert again.report["cache"] == "hit"
     assert set(again.report["stages"]) == {"import", "load"}
     _check(again, model, x)
+
+
+class _Config:
+    """A plain configuration object, as Hugging Face models keep one."""
+
+    def __init__(self, eps: float):
+        self.eps = eps
+        self.names = {"activation": "gelu"}
+
+
+def test_a_plain_config_object_is_part_of_the_fingerprint():
+    from mirage_mlir.driver.cache import model_fingerprint
+
+    model, x = Projection(), _x()
+    model.config = _Config(1e-5)
+    first = model_fingerprint(model, (x,), "cpu", {})
+    assert first is not None
+    assert model_fingerprint(model, (x,), "cpu", {}) == first
+    model.config.eps = 1e-6
+    assert model_fingerprint(model, (x,), "cpu", {}) not in (None, first)
+    model.config.names["activation"] = "relu"
+    assert model_fingerprint(model, (x,), "cpu", {}) not in (None, first)
+
+
+def test_a_module_held_in_a_plain_attribute_is_part_of_the_fingerprint():
+    from mirage_mlir.driver.cache import model_fingerprint
+
+    model, x = Projection(), _x()
+    helper = torch.nn.Linear(2, 2)
+    model.helpers = {"rotary": helper}
+    first = model_fingerprint(model, (x,), "cpu", {})
+    assert first is not None
+    with torch.no_grad():
+        helper.weight.add_(1.0)
+    assert model_fingerprint(model, (x,), "cpu", {}) not in (None, first)
 
 
 def test_a_forward_hook_makes_a_model_unfingerprintable():

@@ -53,6 +53,12 @@ def test_compiles_and_matches_eager_on_fresh_inputs(name: str, zoo_cache) -> Non
     assert entry["cost_after_s"] < entry["cost_before_s"]
     assert entry["rewrite_reason"] in ("lower cost", "fused input")
     assert not entry["kept_input"]
+    # The model's fingerprint (its classes' code, config and weights) finds the artifact
+    # without importing it again.
+    with torch.no_grad():
+        again = mm.compile(model, *inputs, target="cpu", cache_dir=zoo_cache)
+    assert again.report["cache"] == "hit"
+    assert "import" not in again.report["stages"]
 
 
 #: The Hugging Face entries (the others are plain modules called with tensors).
