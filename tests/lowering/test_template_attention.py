@@ -143,21 +143,6 @@ def test_rank3_with_unequal_lengths_and_head_sizes():
     assert np.abs(out - expected).max() < 1e-5
 
 
-def test_explicit_mask_is_a_located_error():
-    from mirage_mlir.dialects.diagnostics import MlirVerifyError
-
-    text = """
-func.func @main(%q: tensor<1x16x16xf32>, %m: tensor<16x16xf32>) -> tensor<1x16x16xf32> {
-  %o = mirage.attention %q, %q, %q mask %m scale 1.000000e+00 : tensor<1x16x16xf32>, tensor<1x16x16xf32>, tensor<1x16x16xf32>, tensor<16x16xf32> -> tensor<1x16x16xf32>
-  func.return %o : tensor<1x16x16xf32>
-}
-"""
-    with pytest.raises(MlirVerifyError, match="explicit mask"):
-        lower_module(text)
-
-
-
-
 @pytest.mark.parametrize("name", ("e2_attention", "e2_attention_causal", "gqa"))
 def test_attention_kernels_compile_for_sm90_with_tensor_cores(name, triton_cache):
     pytest.importorskip("triton")
