@@ -64,7 +64,11 @@ def assert_function(op: Operation) -> Callable[[Any], tuple]:
     The condition may be a whole tensor (an assert inside a `linalg.generic`
     body is evaluated over the loop space at once); every element must hold.
     """
-    message = op.properties["msg"].data if "msg" in op.properties else op.attributes["msg"].data
+    message = (
+        op.properties["msg"].data
+        if "msg" in op.properties
+        else op.attributes["msg"].data
+    )
     where = _where(op)
 
     def check(condition: Any) -> tuple:
@@ -80,7 +84,7 @@ def assert_function(op: Operation) -> Callable[[Any], tuple]:
         if not bool(condition.all()):
             failed = int((~condition.bool()).sum()) if condition.dim() else 1
             raise RuntimeAssertionError(
-                f"cf.assert failed: \"{message}\" ({where}; {failed} of "
+                f'cf.assert failed: "{message}" ({where}; {failed} of '
                 f"{max(condition.numel(), 1)} points fail)"
             )
         return ()
@@ -137,11 +141,16 @@ def _pad(op: Any, constants: dict) -> tuple[Callable, list]:
 
 def _insert_slice(op: Any, constants: dict) -> tuple[Callable, list]:
     if op.offsets or op.sizes or op.strides:
-        raise TorchExecutorError("tensor.insert_slice with dynamic offsets is not supported")
+        raise TorchExecutorError(
+            "tensor.insert_slice with dynamic offsets is not supported"
+        )
     index = tuple(
         slice(o, o + (n - 1) * s + 1 if n > 0 else o, s)
-        for o, n, s in zip(op.static_offsets.get_values(), op.static_sizes.get_values(),
-                           op.static_strides.get_values())
+        for o, n, s in zip(
+            op.static_offsets.get_values(),
+            op.static_sizes.get_values(),
+            op.static_strides.get_values(),
+        )
     )
     sizes = tuple(op.static_sizes.get_values())
 
@@ -200,7 +209,7 @@ def _bias_of(init: SSAValue) -> SSAValue | None:
     rank = len(_shape(op.results[0]))
     if list(op.dimensions.get_values()) != [d for d in range(rank) if d != 1]:
         return None
-    return op.inputs[0]
+    return op.input
 
 
 def _is_fill_of(value: SSAValue, number: float, constants: dict) -> bool:
@@ -228,14 +237,18 @@ def _fit(name: str, computed: tuple[int, ...], wanted: tuple[int, ...]) -> tuple
     if computed == wanted:
         return None
     if any(c < w for c, w in zip(computed, wanted)):
-        raise TorchExecutorError(f"{name}: the output {wanted} needs windows past the input")
+        raise TorchExecutorError(
+            f"{name}: the output {wanted} needs windows past the input"
+        )
     return (Ellipsis, *(slice(0, w) for w in wanted))
 
 
 def _float_check(op: Any) -> Any:
     dtype = torch_dtype(op.results[0].type)
     if not isinstance(op.results[0].type.get_element_type(), AnyFloat):
-        raise TorchExecutorError(f"{op.name}: the CPU runtime runs float convolutions only")
+        raise TorchExecutorError(
+            f"{op.name}: the CPU runtime runs float convolutions only"
+        )
     return dtype
 
 
@@ -332,7 +345,11 @@ def _convolution(op: Any, constants: dict) -> tuple[Callable, list]:
         return y
 
     if bias_value is not None:
-        return (lambda x, w, b: (convolve(x, w, b.to(dtype)),)), [x_value, w_value, bias_value]
+        return (lambda x, w, b: (convolve(x, w, b.to(dtype)),)), [
+            x_value,
+            w_value,
+            bias_value,
+        ]
     if zero_init:
         return (lambda x, w: (convolve(x, w),)), [x_value, w_value]
     return (lambda x, w, c: (c + convolve(x, w),)), [x_value, w_value, init]

@@ -116,9 +116,6 @@ def _fold_views(graph: Any, torch: Any) -> None:
             node.args = (source.args[0], *node.args[1:])
 
 
-#: A folded value may always be this large; beyond it, at most twice what its op reads.
-_SMALL_FOLD_BYTES = 64 * 1024
-
 #: Ops whose value is not a function of their operands alone.
 _UNFOLDABLE_NAMES = ("rand", "empty", "bernoulli", "normal", "uniform", "assert")
 
@@ -127,6 +124,8 @@ def _fold_constants(module: Any, torch: Any) -> None:
     """Ops of the graph that read only its constants (a scalar taken out of a weight, an
     arange, a mask built from both) run once here; the graph reads their results as new
     constants. Results much larger than what they read stay ops (a broadcast weight)."""
+    from mirage_mlir.passes.eqsat.folding import worth_folding
+
     graph = module.graph
     known: dict[Any, Any] = {}
     for node in list(graph.nodes):
@@ -155,7 +154,7 @@ def _fold_constants(module: Any, torch: Any) -> None:
             for n in inputs
             if isinstance(known[n], torch.Tensor)
         )
-        if value.numel() * value.element_size() > max(_SMALL_FOLD_BYTES, 2 * read):
+        if not worth_folding(value.numel() * value.element_size(), read):
             continue
         name = f"_folded_constant_{len(known)}"
         module.register_buffer(name, value.clone(), persistent=False)

@@ -7,7 +7,7 @@ functions.  The host function becomes a launch plan (the `plan` dialect):
 program order, with grids and buffers; weights stay `arith.constant`s and
 reshapes stay as views.  Buffers whose last reader has run give their slot
 to later buffers of the same size.  Ops that read only weights are computed
-at compile time first (`fold_compile_time.py`) and launch nothing.
+at compile time first (`passes/fold_compile_time.py`) and launch nothing.
 
 Before:
 
@@ -46,17 +46,31 @@ from xdsl.passes import ModulePass
 
 from mirage_mlir.dialects import plan
 from mirage_mlir.dialects.diagnostics import MlirVerifyError
-from mirage_mlir.lowering.fused_body import KernelGroup, captured_tensors, is_elementwise_generic
+from mirage_mlir.lowering.fused_body import (
+    KernelGroup,
+    captured_tensors,
+    is_elementwise_generic,
+)
 from mirage_mlir.lowering.kernel_builder import LoweringError
-from mirage_mlir.lowering.fold_compile_time import fold_compile_time_ops
+from mirage_mlir.passes.fold_compile_time import (
+    fold_compile_time_ops,
+    keep_blobs_printable,
+)
 from mirage_mlir.lowering.layout_ops import LAYOUT_OPS, fold_constant_layout_ops
 from mirage_mlir.lowering.template_contraction import (
     build_contraction_kernel,
     is_contraction_generic,
 )
-from mirage_mlir.lowering.template_matmul import MATMUL_OPS, MatmulTiles, build_matmul_kernel
+from mirage_mlir.lowering.template_matmul import (
+    MATMUL_OPS,
+    MatmulTiles,
+    build_matmul_kernel,
+)
 from mirage_mlir.lowering.template_elementwise import build_elementwise_kernel
-from mirage_mlir.lowering.template_convolution import CONVOLUTION_OPS, build_convolution_kernel
+from mirage_mlir.lowering.template_convolution import (
+    CONVOLUTION_OPS,
+    build_convolution_kernel,
+)
 from mirage_mlir.lowering.template_pooling import (
     POOLING_OPS,
     build_window_kernel,
@@ -80,8 +94,14 @@ TARGET_TILES: dict[int, MatmulTiles] = {
 """Matmul tile sizes per compute capability, before any autotuning."""
 
 _HOST_OPS = frozenset(
-    {"arith.constant", "tensor.empty", "linalg.fill", "tensor.expand_shape",
-     "tensor.collapse_shape", "func.return"}
+    {
+        "arith.constant",
+        "tensor.empty",
+        "linalg.fill",
+        "tensor.expand_shape",
+        "tensor.collapse_shape",
+        "func.return",
+    }
 )
 """Ops that stay in the host function: weights, views, and inits."""
 
@@ -107,7 +127,11 @@ def _standalone_template(op: Operation) -> str | None:
         return "column_reduction"
     if op.name == "mirage.attention":
         return "attention"
-    if op.name == "linalg.transpose" or is_elementwise_generic(op) or op.name in LAYOUT_OPS:
+    if (
+        op.name == "linalg.transpose"
+        or is_elementwise_generic(op)
+        or op.name in LAYOUT_OPS
+    ):
         return "elementwise"
     if is_contraction_generic(op):
         return "contraction"
@@ -133,7 +157,8 @@ def _group_of(op: Operation) -> KernelGroup | None:
         template = name.data if name is not None else ""
         if template not in _KERNEL_TEMPLATES:
             raise LoweringError(
-                f"mirage.kernel template '{name.data if name else '?'}' cannot be lowered yet", op
+                f"mirage.kernel template '{name.data if name else '?'}' cannot be lowered yet",
+                op,
             )
         block = op.regions[0].block
         body = [o for o in block.ops if o.name != "mirage.yield"]
@@ -145,7 +170,11 @@ def _group_of(op: Operation) -> KernelGroup | None:
     template = _standalone_template(op)
     if template is None:
         raise LoweringError(f"'{op.name}' cannot be lowered to Triton yet", op)
-    ins = op.inputs if hasattr(op, "inputs") and op.name.startswith("linalg.") else op.operands
+    ins = (
+        op.inputs
+        if hasattr(op, "inputs") and op.name.startswith("linalg.")
+        else op.operands
+    )
     if op.name in ("linalg.transpose", "tensor.extract_slice", "linalg.broadcast"):
         ins = [op.operands[0]]
     if template in ("convolution", "pooling"):
@@ -198,7 +227,9 @@ class ConvertMirageToTriton(ModulePass):
     def matmul_tiles(self) -> MatmulTiles:
         """The matmul tile sizes: options, else the target table."""
         if self.arch not in TARGET_TILES:
-            raise LoweringError(f"no tile sizes for sm_{self.arch}; known: {sorted(TARGET_TILES)}")
+            raise LoweringError(
+                f"no tile sizes for sm_{self.arch}; known: {sorted(TARGET_TILES)}"
+            )
         base = TARGET_TILES[self.arch]
         return MatmulTiles(
             self.block_m or base.block_m,
@@ -208,9 +239,12 @@ class ConvertMirageToTriton(ModulePass):
         )
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        keep_blobs_printable(ctx)
         try:
             kernels: list[Operation] = []
-            for function in [f for f in op.body.block.ops if isinstance(f, func.FuncOp)]:
+            for function in [
+                f for f in op.body.block.ops if isinstance(f, func.FuncOp)
+            ]:
                 kernels.extend(self._lower_function(function))
             for kernel in kernels:
                 op.body.block.add_op(kernel)
@@ -238,7 +272,9 @@ class ConvertMirageToTriton(ModulePass):
             return build_scan_kernel(name, group)
         if group.template == "attention":
             return build_attention_kernel(
-                name, group, self.input_precision,
+                name,
+                group,
+                self.input_precision,
                 self.attention_block_m or ATTENTION_BLOCK_M,
                 self.attention_block_n or ATTENTION_BLOCK_N,
             )
@@ -275,8 +311,14 @@ class ConvertMirageToTriton(ModulePass):
 
 
 _DEAD_HOST_OPS = frozenset(
-    {"tensor.empty", "linalg.fill", "arith.constant", "tensor.pad", "tensor.expand_shape",
-     "tensor.collapse_shape"}
+    {
+        "tensor.empty",
+        "linalg.fill",
+        "arith.constant",
+        "tensor.pad",
+        "tensor.expand_shape",
+        "tensor.collapse_shape",
+    }
 )
 """Host ops dropped once nothing reads them (kernels read through pads and their views)."""
 

@@ -30,7 +30,6 @@ import numpy as np
 from xdsl.dialects import arith
 from xdsl.dialects.builtin import (
     BFloat16Type,
-    DenseResourceAttr,
     FloatAttr,
     IntegerAttr,
     TensorType,
@@ -38,6 +37,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Operation, SSAValue
 
+from mirage_mlir.passes.fold_compile_time import blob_constant
 from mirage_mlir.dialects import tt
 from mirage_mlir.dialects.arith import CmpiOp, SelectOp
 from mirage_mlir.lowering.kernel_builder import (
@@ -66,11 +66,15 @@ def slice_geometry(op: Operation) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Static (offsets, strides) of a `mirage.slice` or `tensor.extract_slice`."""
     if op.name == "tensor.extract_slice":
         if len(op.operands) != 1:
-            raise LoweringError("tensor.extract_slice with dynamic offsets is not supported", op)
+            raise LoweringError(
+                "tensor.extract_slice with dynamic offsets is not supported", op
+            )
         offsets = tuple(op.static_offsets.get_values())
         strides = tuple(op.static_strides.get_values())
         if len(op.source.type.get_shape()) != len(op.result.type.get_shape()):
-            raise LoweringError("rank-reducing tensor.extract_slice is not supported", op)
+            raise LoweringError(
+                "rank-reducing tensor.extract_slice is not supported", op
+            )
         return offsets, strides
     return tuple(op.offsets), tuple(op.strides)
 
@@ -136,7 +140,9 @@ class PaddedOperand:
             low, high = pad_widths(pad)
             return PaddedOperand(pad.source, low, high, pad_value(pad))  # type: ignore[arg-type]
         view = _padded_view(value)
-        return view if view is not None else PaddedOperand(value, (0,) * rank, (0,) * rank)
+        return (
+            view if view is not None else PaddedOperand(value, (0,) * rank, (0,) * rank)
+        )
 
     def load(
         self, pointer: SSAValue, index: list[SSAValue], mask: SSAValue, shape
@@ -180,7 +186,8 @@ def _padded_view(value: SSAValue) -> PaddedOperand | None:
             return None
         view_low[group[0]], view_high[group[0]] = low[dim], high[dim]
     shape = tuple(
-        size - lo - hi for size, lo, hi in zip(value.type.get_shape(), view_low, view_high)
+        size - lo - hi
+        for size, lo, hi in zip(value.type.get_shape(), view_low, view_high)
     )
     fill = pad_value(pad)
     return PaddedOperand(pad.source, tuple(view_low), tuple(view_high), fill, shape)  # type: ignore[arg-type]
@@ -234,25 +241,10 @@ def _evaluate(op: Operation, arrays: list[np.ndarray]) -> np.ndarray:
         return np.transpose(arrays[0], list(op.permutation.get_values()))
     offsets, strides = slice_geometry(op)
     sizes = op.results[0].type.get_shape()
-    index = tuple(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offsets, strides, sizes))
+    index = tuple(
+        slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offsets, strides, sizes)
+    )
     return arrays[0][index]
-
-
-def _blob_constant(array: np.ndarray, tensor_type: TensorType, hint: str) -> arith.ConstantOp:
-    """An `arith.constant` of a new `dense_resource` blob holding `array`."""
-    from xdsl.dialect_interfaces.op_asm import OpAsmDialectInterface
-
-    from mirage_mlir.dialects.context import mirage_context
-
-    interface = mirage_context().get_dialect("builtin").get_interface(OpAsmDialectInterface)
-    if interface is None:
-        raise LoweringError("the builtin dialect has no resource table")
-    key = interface.declare_resource(hint)
-    data = np.ascontiguousarray(array).tobytes()
-    # MLIR blob: its alignment as a little-endian 4-byte word, then the raw data.
-    alignment = array.dtype.itemsize.to_bytes(4, "little")
-    interface.parse_resource(key, "0x" + (alignment + data).hex().upper())
-    return arith.ConstantOp(DenseResourceAttr.from_params(key, tensor_type), tensor_type)
 
 
 def fold_constant_layout_ops(block) -> int:
@@ -265,13 +257,15 @@ def fold_constant_layout_ops(block) -> int:
             continue  # a kernel reads the weight through strides; no bigger copy
         if op.name == "tensor.pad" and foldable_pad(op.results[0]) is None:
             continue
-        sources = [op.operands[0]] if op.name == "linalg.transpose" else list(op.operands)
+        sources = (
+            [op.operands[0]] if op.name == "linalg.transpose" else list(op.operands)
+        )
         arrays = [_constant_array(v) for v in sources]
         if not arrays or any(a is None for a in arrays):
             continue
         result = op.results[0]
         array = _evaluate(op, arrays)  # type: ignore[arg-type]
-        constant = _blob_constant(array, result.type, f"folded_{op.name.split('.')[-1]}")
+        constant = blob_constant(array, result.type, f"folded_{op.name.split('.')[-1]}")
         block.insert_op_before(constant, op)
         result.replace_all_uses_with(constant.result)
         block.erase_op(op)
@@ -299,7 +293,9 @@ def _offsets_of(block_shape, shape, terms: list[SSAValue | None]) -> SSAValue:
     return total if total is not None else splat_const(0, i32, block_shape)
 
 
-def _gather(body, source: SSAValue, terms: list[SSAValue | None], mask: SSAValue, op) -> SSAValue:
+def _gather(
+    body, source: SSAValue, terms: list[SSAValue | None], mask: SSAValue, op
+) -> SSAValue:
     """Load `source` (a kernel input) at the given per-dimension indices."""
     from mirage_mlir.lowering.dtypes import widen
 
@@ -311,7 +307,8 @@ def _gather(body, source: SSAValue, terms: list[SSAValue | None], mask: SSAValue
     space = body.space
     element = source.type.get_element_type()
     pointers = tt.AddPtrOp(
-        splat(body.pointers[source], space.shape), _offsets(space, source.type.get_shape(), terms)
+        splat(body.pointers[source], space.shape),
+        _offsets(space, source.type.get_shape(), terms),
     ).result
     return widen(load_elements(pointers, mask, element))
 
@@ -334,7 +331,8 @@ def run_layout_op(body, op: Operation) -> None:
     if op.name in ("mirage.slice", "tensor.extract_slice"):
         offsets, strides = slice_geometry(op)
         terms = [
-            _affine(space.index[d], o, s, space.shape) for d, (o, s) in enumerate(zip(offsets, strides))
+            _affine(space.index[d], o, s, space.shape)
+            for d, (o, s) in enumerate(zip(offsets, strides))
         ]
         body.tiles[op.results[0]] = _gather(body, op.operands[0], terms, space.mask, op)
         return
@@ -369,7 +367,9 @@ def _run_pad(body, op: Operation) -> None:
     low, high = pad_widths(op)
     value = pad_value(op)
     if value is None:
-        raise LoweringError("tensor.pad needs a constant padding value to be lowered", op)
+        raise LoweringError(
+            "tensor.pad needs a constant padding value to be lowered", op
+        )
     operand = PaddedOperand(op.source, low, high, value)
     if operand.source not in body.pointers:
         raise LoweringError(
@@ -377,5 +377,7 @@ def _run_pad(body, op: Operation) -> None:
             op,
         )
     space: TileSpace = body.space
-    loaded = operand.load(body.pointers[operand.source], list(space.index), space.mask, space.shape)
+    loaded = operand.load(
+        body.pointers[operand.source], list(space.index), space.mask, space.shape
+    )
     body.tiles[op.results[0]] = widen(loaded)

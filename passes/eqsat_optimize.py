@@ -1,7 +1,8 @@
 """`eqsat-optimize`: replace each function by the cheapest equivalent program equality
 saturation finds.
 
-For every `func.func`: recognise its ops as a term graph, saturate and extract under the
+For every `func.func`: compute what reads only weights (passes/fold_compile_time.py), recognise
+its ops as a term graph, saturate and extract under the
 target's cost model (`mirage_mlir.passes.eqsat.optimize_graph`), and write the result back as
 `mirage` + linalg ops (`mirage_mlir.passes.emit`). The function's text as it stands runs each
 compute op as its own kernel; the optimised program, run as its kernels, replaces it only when
@@ -74,6 +75,9 @@ class EqsatOptimize(ModulePass):
     region_cache: str = ""
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
+        from mirage_mlir.passes.fold_compile_time import keep_blobs_printable
+
+        keep_blobs_printable(ctx)
         optimize_module(op, self)
 
 
@@ -146,6 +150,7 @@ def _optimize_function(
     from mirage_mlir.passes.eqsat.graph import GraphError
     from mirage_mlir.passes.eqsat.regions import optimize_by_regions
     from mirage_mlir.passes.eqsat.saturate import Limits
+    from mirage_mlir.passes.fold_compile_time import fold_compile_time_ops
     from mirage_mlir.passes.recognize import RecognitionError, recognize_function
 
     name = fn.sym_name.data
@@ -161,8 +166,14 @@ def _optimize_function(
         raise DiagnosticException(f"eqsat-optimize: {error}") from None
     clock = time.perf_counter()
     stage = "recognition"
+    # What reads only weights is computed first, on a copy: the search never spends time on
+    # it and kernel formation never counts it. The copy replaces the function only if the
+    # function is rewritten; a function kept as it is stays exactly the input.
+    work = fn.clone()
+    if not fold_compile_time_ops(work.body.block):
+        work = fn
     try:
-        recognized = recognize_function(fn)
+        recognized = recognize_function(work)
         recognize_s = time.perf_counter() - clock
         stage = "optimisation"
         result, regions = optimize_by_regions(
@@ -179,6 +190,9 @@ def _optimize_function(
         kernels = result.kernels
         if reason is not None:
             emit_function(recognized, result.graph, kernels)
+            if work is not fn:
+                fn.parent.insert_op_before(work, fn)
+                fn.parent.erase_op(fn)
         emit_s = time.perf_counter() - clock
     except DiagnosticException as error:
         raise DiagnosticException(

@@ -1,4 +1,12 @@
-"""Constant folding in extraction: layout ops on constants cost nothing at run time.
+"""Constant folding: what reads only compile-time values is computed when the program is built.
+
+`worth_folding` is the one rule of how large a folded result may grow: the lowering folds
+every op that reads only weights by it (passes/fold_compile_time.py), the traced CPU
+runtime its graph's ops on constants (driver/torch_graph.py), and kernel formation counts
+no kernel for such nodes (fusion_templates.FusionIndex), so the report's kernels are the
+plan's launches.
+
+In extraction (below), layout ops on constants cost nothing at run time.
 
 A concatenation, transpose, reshape, slice, broadcast or cast whose operands are all known at
 compile time (constants, splats, or such layout ops of them) is computed once when the program
@@ -17,6 +25,17 @@ from mirage_mlir.passes.eqsat.serialized import ENODE_FORMS, EGraphView
 LAYOUT_KINDS = _LAYOUT_GRAPH_KINDS | {
     name for name, form in ENODE_FORMS.items() if form.kind in _LAYOUT_GRAPH_KINDS
 }
+
+
+#: A folded result may always be this large; beyond it, at most GROWTH times the bytes its op
+#: reads (a broadcast that would make a small weight a large one stays an op).
+SMALL_RESULT_BYTES = 64 * 1024
+GROWTH = 2
+
+
+def worth_folding(result_bytes: int, read_bytes: int) -> bool:
+    """Whether an op reading only compile-time values is computed when the program is built."""
+    return result_bytes <= max(SMALL_RESULT_BYTES, GROWTH * read_bytes)
 
 
 def folded_enodes(view: EGraphView) -> set[str]:

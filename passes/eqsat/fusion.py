@@ -231,7 +231,7 @@ class _Former:
         return (
             group is not None
             and len(group) == 1
-            and self.index.nodes[i].kind in VIEW_KINDS
+            and (self.index.nodes[i].kind in VIEW_KINDS or i in self.index.read_through)
         )
 
     def neighbours(self, group: frozenset[int]) -> set[frozenset[int]]:

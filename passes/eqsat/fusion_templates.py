@@ -16,9 +16,10 @@ the lowering to Triton uses:
     <kind>             any other compute node alone: transpose, contract, opaque, concat, ...
 
 Reshapes are free views: they are no kernel, and a kernel may absorb one only where it maps
-values of one role to the same role (a row statistic with or without its kept axis). Layout
-ops of compile-time constants (a concatenation of weights, a broadcast splat) are folded when
-the program is built: no kernel, read like a constant.
+values of one role to the same role (a row statistic with or without its kept axis). Nodes
+that read only compile-time constants (a concatenation of weights, a broadcast splat,
+BatchNorm's scale from its running variance) are folded when the program is built
+(folding.worth_folding bounds how much a result may grow): no kernel, read like a constant.
 
 The rules, and why:
 
@@ -49,6 +50,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from mirage_mlir.passes.eqsat.folding import worth_folding
 from mirage_mlir.passes.eqsat.graph import Graph, Node
 from mirage_mlir.passes.eqsat.kinds import (
     COMPILE_TIME_KINDS,
@@ -59,6 +61,7 @@ from mirage_mlir.passes.eqsat.kinds import (
     VIEW_KINDS,
 )
 from mirage_mlir.passes.eqsat.kinds import PER_ELEMENT_KINDS as ELEMENTWISE_KINDS
+from mirage_mlir.passes.eqsat.kinds.kind import Origin
 
 # What each kind is to kernel formation is in its record (kinds/kind.py): FREE_KINDS need no
 # kernel (splats are generated in registers), ELEMENTWISE_KINDS map each element
@@ -74,6 +77,13 @@ TEMPLATES = (
     "dual_matmul",
     "attention",
 )
+
+
+def _opaque_op(node: Node) -> str | None:
+    """The MLIR op name of an opaque node (its name is `<op>#<n>:<result>`), else None."""
+    if node.kind != "opaque":
+        return None
+    return str(node.attrs[0]).split("#", 1)[0]
 
 
 class FusionIndex:
@@ -101,14 +111,49 @@ class FusionIndex:
             for c in self.consumers[i]:
                 self.descendants[i] |= self.descendants[c] | (1 << c)
         self.returned = {self.position[id(o)] for o in graph.outputs}
-        #: Layout ops of compile-time constants: computed when the program is built, no kernel.
+        #: Nodes that read only compile-time values (weights, splats, folded nodes): computed
+        #: when the program is built (folding.worth_folding says how large), no kernel.
         self.folded: set[int] = set()
         for i, node in enumerate(self.nodes):
-            if node.kind in LAYOUT_KINDS and all(
+            if not node.operands or KINDS[node.kind].origin not in (
+                Origin.COMPUTED,
+                Origin.OPAQUE,
+            ):
+                continue  # leaves (an opaque leaf stands for a value known only at run time)
+            if node.kind in FREE_KINDS or not all(
                 o.kind in COMPILE_TIME_KINDS or self.position[id(o)] in self.folded
                 for o in node.operands
             ):
+                continue
+            read = sum(o.type.nbytes for o in node.operands if o.kind not in FREE_KINDS)
+            if node.kind in LAYOUT_KINDS or worth_folding(node.type.nbytes, read):
                 self.folded.add(i)
+        #: Pads that every reader reads through (convolutions and poolings load the padded
+        #: window with masks, lowering/template_pooling.py): views to kernel formation.
+        self.read_through: set[int] = {
+            i
+            for i, node in enumerate(self.nodes)
+            if _opaque_op(node) == "tensor.pad" and self._read_through(i)
+        }
+
+    def _read_through(self, i: int) -> bool:
+        """Whether every reader of node i takes it as the window input of a convolution or
+        pooling, directly or through a view only such readers read."""
+        from mirage_mlir.lowering.template_pooling import WINDOW_READERS
+
+        readers = self.consumers[i]
+        if not readers:
+            return False
+        for c in readers:
+            reader = self.nodes[c]
+            if reader.kind in VIEW_KINDS:
+                if not self._read_through(c):
+                    return False
+            elif _opaque_op(reader) not in WINDOW_READERS or (
+                reader.operands[0] is not self.nodes[i]
+            ):
+                return False
+        return True
 
     def operand_positions(self, i: int) -> list[int]:
         """The positions of node i's operands, once each, in operand order."""
@@ -141,13 +186,16 @@ def is_convex(index: FusionIndex, members: frozenset[int]) -> bool:
 def template_of(index: FusionIndex, members: frozenset[int]) -> str | None:
     """The template of the group `members` (node positions), or None when it is illegal.
 
-    A lone reshape is a "view" (no kernel). See the module docstring for the rules.
+    A lone reshape, or a pad its readers read through, is a "view" (no kernel). See the
+    module docstring for the rules.
     """
     nodes = [index.nodes[i] for i in sorted(members)]
     if not nodes or any(n.kind in FREE_KINDS for n in nodes) or members & index.folded:
         return None
     if len(nodes) == 1:
-        return _single_template(nodes[0])
+        return "view" if members <= index.read_through else _single_template(nodes[0])
+    if members & index.read_through:
+        return None
     if not is_convex(index, members):
         return None
     matmuls = [i for i in members if _core(index.nodes[i]) == "matmul"]

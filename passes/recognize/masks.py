@@ -1,6 +1,7 @@
 """Folding of compile-time mask subgraphs: causal masks as `causal_mask` nodes.
 
-torch-mlir writes a causal mask as index arithmetic that depends on no function input:
+torch-mlir writes a causal mask as index arithmetic that depends on no function input (or,
+once that arithmetic has been computed when the program is built, a weight holding the mask):
 
     %iota = linalg.generic ... outs(tensor<256xi64>) { linalg.index 0 ... }   (an Opaque node)
     %diff = sub(reshape(%iota, 1x256), reshape(%iota, 256x1))                 (j - i)
@@ -93,16 +94,24 @@ def _mask_form(value: np.ndarray, dtype: str) -> tuple[str, int, int] | None:
 
 
 def _candidates(graph: Graph, free: dict[int, bool]) -> list[Node]:
-    """The maximal compile-time values: computed nodes used by a node that is not compile-time."""
+    """The maximal compile-time values: computed nodes, and weights whose value is known (a
+    mask already computed when the program was built, passes/fold_compile_time.py), used by
+    a node that is not compile-time."""
+
+    def candidate(node: Node) -> bool:
+        return free[id(node)] and (
+            bool(node.operands) or KINDS[node.kind].origin is Origin.CONSTANT
+        )
+
     found: dict[int, Node] = {}
     for node in graph.nodes():
         if free[id(node)]:
             continue
         for operand in node.operands:
-            if free[id(operand)] and operand.operands:
+            if candidate(operand):
                 found.setdefault(id(operand), operand)
     for node in graph.outputs:
-        if free[id(node)] and node.operands:
+        if candidate(node):
             found.setdefault(id(node), node)
     return list(found.values())
 

@@ -206,7 +206,9 @@ def test_e3_by_hand_is_one_kernel_reading_x_once():
 
 def test_e3_as_modules_is_one_batch_norm_kernel_reading_x_at_most_twice(tmp_path):
     entry = tool_report("e3_batchnorm_module", tmp_path)
-    assert (entry["kernels_before"], entry["kernels_after"]) == (24, 1)
+    # Before: the 22 ops that read x (the running statistics' momentum products read only
+    # weights and are computed when the program is built).
+    assert (entry["kernels_before"], entry["kernels_after"]) == (22, 1)
     # Reads: x (at most twice), gamma, beta and the two running statistics; writes: the
     # output once and the two updated statistics. The f64 copies of x never reach memory.
     budget = 2 * E3_X_BYTES + E3_X_BYTES + 6 * E3_VECTOR_BYTES
@@ -278,7 +280,9 @@ def test_causal_attention_is_one_causal_attention_kernel():
     result = mirage_mlir.optimize(example_text("e2_attention_causal"), verify=True)
     (entry,) = result.report["functions"]
     assert entry["verified"] and max(entry["max_abs_error"]) <= 1e-4
-    assert (entry["kernels_before"], entry["kernels_after"]) == (14, 1)
+    # Before: 13 ops (the causal mask's index arithmetic reads no input: computed when the
+    # program is built).
+    assert (entry["kernels_before"], entry["kernels_after"]) == (13, 1)
     body = result.mlir.split("{-#")[0]
     assert body.count("mirage.attention") == 1
     assert "scale 1.250000e-01 causal" in body
@@ -294,7 +298,9 @@ def test_llama_attention_joins_qkv_and_runs_causal_gqa_flash_attention():
     assert entry["verified"] and max(entry["max_abs_error"]) <= 1e-4
     # rms_norm, the joined q/k/v matmul, flash attention (with the slices of q, k and v as
     # strided loads), the output projection and the residual add.
-    assert (entry["kernels_before"], entry["kernels_after"]) == (41, 5)
+    # Before: 36 ops, the weights' transposes and the causal mask computed when the program
+    # is built.
+    assert (entry["kernels_before"], entry["kernels_after"]) == (36, 5)
     assert entry["cost_after_s"] < entry["cost_before_s"] / 5
     body = result.mlir.split("{-#")[0]
     assert body.count("linalg.matmul") == 2

@@ -23,7 +23,7 @@
 // 2 KV heads) with K and V read per group, the output projection.
 // E7-LABEL: func.func @main
 // E7:         math.sqrt
-// E7:         tensor.insert_slice {{.*}} into tensor<768x512xf32>
+// E7:         tensor.insert_slice {{.*}} into tensor<512x768xf32>
 // E7:         linalg.matmul {{.*}} -> tensor<128x768xf32>
 // E7:         affine_map<(d0, d1, d2, d3, d4) -> (d0, (d1 floordiv 4), d3, d4)>
 // E7:         arith.cmpi sle

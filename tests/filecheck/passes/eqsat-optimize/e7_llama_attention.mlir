@@ -5,17 +5,16 @@
 
 // The Llama attention block: RMSNorm, q/k/v projections, grouped-query causal SDPA (8 query
 // heads, 2 KV heads repeated by repeat_interleave), the output projection and the residual.
-// The three projections of the normalised x become one matmul on the joined weights
-// (768 = 512 + 128 + 128 columns); its pieces are strided loads of one flash-attention
+// The weights' transposes are computed when the program is built, and the three projections
+// of the normalised x become one matmul on the joined weights (768 = 512 + 128 + 128 columns); its pieces are strided loads of one flash-attention
 // kernel, causal, over the 2 un-repeated KV heads.
 
 // CHECK-LABEL: func.func @main
 // CHECK-SAME:    (%[[X:.*]]: tensor<1x128x512xf32>) -> tensor<1x128x512xf32>
 // CHECK:         %[[H:.*]] = mirage.rms_norm %[[X]], {{.*}} : tensor<1x128x512xf32>, tensor<512xf32>
 // CHECK:         %[[H2:.*]] = tensor.collapse_shape %[[H]] {{.*}} into tensor<128x512xf32>
-// CHECK:         %[[W:.*]] = mirage.concat {{.*}} -> tensor<768x512xf32>
-// CHECK:         %[[WT:.*]] = linalg.transpose ins(%[[W]]{{.*}}) outs({{.*}}tensor<512x768xf32>)
-// CHECK:         %[[QKV:.*]] = linalg.matmul ins(%[[H2]], %[[WT]] : tensor<128x512xf32>, tensor<512x768xf32>) {{.*}} -> tensor<128x768xf32>
+// CHECK:         %[[W:.*]] = mirage.concat {{.*}} -> tensor<512x768xf32>
+// CHECK:         %[[QKV:.*]] = linalg.matmul ins(%[[H2]], %[[W]] : tensor<128x512xf32>, tensor<512x768xf32>) {{.*}} -> tensor<128x768xf32>
 // CHECK:         %[[ATT:.*]] = mirage.kernel (%[[QKV]]) : (tensor<128x768xf32>) -> tensor<1x128x8x64xf32> attributes {template = "attention"}
 // CHECK-COUNT-3:   tensor.extract_slice %{{.*}} : tensor<128x768xf32> to
 // CHECK:           mirage.attention {{.*}} causal : tensor<1x8x128x64xf32>, tensor<1x2x128x64xf32>, tensor<1x2x128x64xf32> -> tensor<1x8x128x64xf32>

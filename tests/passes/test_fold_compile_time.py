@@ -1,4 +1,4 @@
-"""What depends only on weights is computed at compile time (lowering/fold_compile_time.py).
+"""What depends only on weights is computed at compile time (passes/fold_compile_time.py).
 
 Each case lowers a small function, checks which ops became weights (no kernel left for
 them) and runs the launch plan in the tt interpreter against NumPy.
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mirage_mlir.dialects.context import parse_mlir
-from mirage_mlir.lowering.fold_compile_time import fold_compile_time_ops
+from mirage_mlir.passes.fold_compile_time import fold_compile_time_ops
 from mirage_mlir.lowering.program import lower_module, run_plan_interpreted
 
 #: BatchNorm's scale from its running variance: sqrt(var + eps), checked non-zero, then
@@ -139,3 +139,36 @@ def test_bf16_results_fold_to_bf16_weights():
     (out,) = run_plan_interpreted(lowered, x)
     var = np.array([1.0, 4.0, 9.0, 16.0, 0.25, 2.25, 0.0, 100.0], np.float32)
     np.testing.assert_allclose(out, x / np.sqrt(var + 0.01), rtol=2e-2, atol=1e-2)
+
+
+def _optimised(text: str) -> tuple[str, dict]:
+    from mirage_mlir.dialects.context import print_mlir
+    from mirage_mlir.passes.eqsat_optimize import EqsatOptimize, optimize_module
+
+    module = parse_mlir(text)
+    report = optimize_module(module, EqsatOptimize(target="h100"))
+    return print_mlir(module), report["functions"][0]
+
+
+def test_the_optimiser_counts_no_kernel_for_what_reads_only_weights():
+    # The search sees the scale from the running variance as one weight: it counts one
+    # kernel, the one the plan launches.
+    text, entry = _optimised(BATCH_NORM_SCALE)
+    assert entry["kernels_before"] == entry["kernels_after"] == 1
+    lowered = lower_module(text)
+    assert len(lowered.launches()) == 1
+    x = np.random.default_rng(1).standard_normal((4, 8)).astype(np.float32)
+    var = np.array([1.0, 4.0, 9.0, 16.0, 0.25, 2.25, 0.0, 100.0], np.float32)
+    (out,) = run_plan_interpreted(lowered, x)
+    np.testing.assert_allclose(out, x / np.sqrt(var + np.float32(1e-5)), rtol=1e-6)
+
+
+def test_a_function_the_optimiser_keeps_is_left_exactly_as_it_was():
+    from mirage_mlir.dialects.context import print_mlir
+
+    # One op on the input, one on a weight: nothing to rewrite, so nothing is folded either.
+    text = POSITIONS
+    before = print_mlir(parse_mlir(text))
+    after, entry = _optimised(text)
+    assert entry["rewrite_reason"] is None
+    assert after == before

@@ -11,10 +11,10 @@ place, so no kernel is built or launched for it.
 An op is folded when every value it reads (operands and values its regions capture)
 is a weight, a splat, an empty tensor, a view of one, or an earlier folded result;
 the op is not a view or init (those stay in the host function and cost nothing); and
-its result is not much larger than what it reads (a broadcast that would turn a
-small weight into a large one stays a kernel). An op that fails when evaluated (an
-unsupported op, an assertion that fails) is left as it is: it then fails or asserts
-at run time, exactly as it would have.
+its result is not much larger than what it reads (`passes/eqsat/folding.worth_folding`:
+a broadcast that would turn a small weight into a large one stays a kernel). An op
+that fails when evaluated (an unsupported op, an assertion that fails) is left as it
+is: it then fails or asserts at run time, exactly as it would have.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import numpy as np
 from xdsl.dialects import arith
 from xdsl.dialects.builtin import BFloat16Type, DenseResourceAttr, TensorType
 from xdsl.ir import Block, Operation, SSAValue
+
+from mirage_mlir.passes.eqsat.folding import worth_folding
 
 #: Ops that stay in the host function whatever they read: inits and views are free there.
 _HOST_OPS = frozenset(
@@ -38,16 +40,24 @@ _HOST_OPS = frozenset(
     }
 )
 
-#: A folded result may always be this large; beyond it, at most GROWTH times what it reads.
-SMALL_RESULT_BYTES = 64 * 1024
-GROWTH = 2
-
 
 def _bytes(value_type: Any) -> int:
     if not isinstance(value_type, TensorType):
         return 8
     width = getattr(value_type.get_element_type(), "bitwidth", 32)
     return int(np.prod(value_type.get_shape(), dtype=np.int64)) * max(1, width // 8)
+
+
+def keep_blobs_printable(ctx: Any) -> None:
+    """Load the builtin dialect into `ctx` (a pass's context), whose printer writes the
+    `dialect_resources` of the blobs folding made only for dialects `ctx` has loaded."""
+    from xdsl.dialects.builtin import Builtin
+
+    if all(d.name != "builtin" for d in ctx.loaded_dialects):
+        if "builtin" in ctx.registered_dialect_names:
+            ctx.load_registered_dialect("builtin")
+        else:
+            ctx.load_dialect(Builtin)
 
 
 def blob_constant(
@@ -61,13 +71,12 @@ def blob_constant(
     from xdsl.dialect_interfaces.op_asm import OpAsmDialectInterface
 
     from mirage_mlir.dialects.context import mirage_context
-    from mirage_mlir.lowering.kernel_builder import LoweringError
 
     interface = (
         mirage_context().get_dialect("builtin").get_interface(OpAsmDialectInterface)
     )
     if interface is None:
-        raise LoweringError("the builtin dialect has no resource table")
+        raise ValueError("the builtin dialect has no resource table")
     key = interface.declare_resource(hint)
     data = np.ascontiguousarray(array).tobytes()
     # MLIR blob: its alignment as a little-endian 4-byte word, then the raw data.
@@ -157,9 +166,7 @@ def fold_compile_time_ops(block: Block) -> int:
         if not all(isinstance(r.type, TensorType) for r in op.results):
             continue
         read = sum(_bytes(v.type) for v in operands if _holds_data(v))
-        if any(
-            _bytes(r.type) > max(SMALL_RESULT_BYTES, GROWTH * read) for r in op.results
-        ):
+        if not all(worth_folding(_bytes(r.type), read) for r in op.results):
             continue
         try:
             outs = function(*(known.value(v) for v in operands))
