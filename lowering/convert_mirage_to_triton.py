@@ -52,6 +52,7 @@ from mirage_mlir.lowering.fused_body import (
     is_elementwise_generic,
 )
 from mirage_mlir.lowering.kernel_builder import LoweringError
+from mirage_mlir.passes.fold_compile_time import HOST_OPS as _HOST_OPS
 from mirage_mlir.passes.fold_compile_time import (
     fold_compile_time_ops,
     keep_blobs_printable,
@@ -93,17 +94,6 @@ TARGET_TILES: dict[int, MatmulTiles] = {
 }
 """Matmul tile sizes per compute capability, before any autotuning."""
 
-_HOST_OPS = frozenset(
-    {
-        "arith.constant",
-        "tensor.empty",
-        "linalg.fill",
-        "tensor.expand_shape",
-        "tensor.collapse_shape",
-        "func.return",
-    }
-)
-"""Ops that stay in the host function: weights, views, and inits."""
 
 _ROW_OPS = frozenset({"mirage.softmax", "mirage.rms_norm", "mirage.layer_norm"})
 

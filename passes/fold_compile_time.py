@@ -28,8 +28,9 @@ from xdsl.ir import Block, Operation, SSAValue
 
 from mirage_mlir.passes.eqsat.folding import worth_folding
 
-#: Ops that stay in the host function whatever they read: inits and views are free there.
-_HOST_OPS = frozenset(
+#: Ops that stay in the host function whatever they read: weights, inits and views are free
+#: there (convert-mirage-to-triton builds no kernel for them either).
+HOST_OPS = frozenset(
     {
         "arith.constant",
         "tensor.empty",
@@ -149,7 +150,7 @@ def fold_compile_time_ops(block: Block) -> int:
     known = _Known()
     folded = 0
     for op in list(block.ops):
-        if op.name in _HOST_OPS:
+        if op.name in HOST_OPS:
             if op.name == "arith.constant" or all(v in known for v in op.operands):
                 known.note(op)
             continue

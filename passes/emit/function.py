@@ -28,6 +28,7 @@ from xdsl.transforms.dead_code_elimination import would_be_trivially_dead
 from mirage_mlir.dialects import mirage
 from mirage_mlir.passes.emit.emit_elementwise import is_float_value
 from mirage_mlir.passes.emit.structured import EmitError, tensor_type
+from mirage_mlir.passes.eqsat.fusion_templates import TEMPLATES as KERNEL_TEMPLATES
 from mirage_mlir.passes.eqsat.graph import Graph, Node
 from mirage_mlir.passes.eqsat.kinds import KINDS, Origin
 from mirage_mlir.passes.recognize.effects import has_side_effects
@@ -49,6 +50,10 @@ def _emitters() -> dict[str, Emitter]:
 EMITTERS: dict[str, Emitter] = _emitters()
 
 LEAF_KINDS = ("input", "constant")
+
+
+#: Ops of an emission that compute nothing a kernel launches for.
+_INIT_OPS = frozenset({"tensor.empty", "linalg.fill", "arith.constant"})
 
 
 class Recognized(Protocol):
@@ -210,11 +215,36 @@ class _Emission:
                 self.values[id(node)] = SSAValue.get(recognized.leaves[name])
 
     def emit_unit(self, nodes: Sequence[Node], template: str) -> None:
-        """Emit one unit: a bare node, or a group as one mirage.kernel."""
+        """Emit one unit: a bare node, or a group as one mirage.kernel.
+
+        A node alone whose ops are more than one compute op (a matmul of f16 operands that
+        accumulates in f32, then the cast back) is one kernel of its template too, so the
+        lowering launches it once, as kernel formation counted it.
+        """
+        if (
+            len(nodes) == 1
+            and template in KERNEL_TEMPLATES
+            and self._fits_kernel(nodes)
+        ):
+            if self._compute_ops_of(nodes[0]) > 1:
+                self._emit_kernel(nodes, template)
+                return
         if len(nodes) == 1 or not self._fits_kernel(nodes):
             for node in nodes:
                 self.values[id(node)] = self.emit_node(node, self.values)
             return
+        self._emit_kernel(nodes, template)
+
+    def _compute_ops_of(self, node: Node) -> int:
+        """How many ops other than inits and constants the node's emission makes."""
+        block = Block(arg_types=[self.values[id(o)].type for o in node.operands])
+        local = {id(o): arg for o, arg in zip(node.operands, block.args)}
+        with ImplicitBuilder(block):
+            self.emit_node(node, local)
+        return sum(1 for op in block.ops if op.name not in _INIT_OPS)
+
+    def _emit_kernel(self, nodes: Sequence[Node], template: str) -> None:
+        """Emit `nodes` as one mirage.kernel of `template`."""
         members = {id(n) for n in nodes}
         inputs: list[SSAValue] = []
         for node in nodes:

@@ -231,7 +231,7 @@ class _Former:
         return (
             group is not None
             and len(group) == 1
-            and (self.index.nodes[i].kind in VIEW_KINDS or i in self.index.read_through)
+            and (self.index.nodes[i].kind in VIEW_KINDS or i in self.index.launchless)
         )
 
     def neighbours(self, group: frozenset[int]) -> set[frozenset[int]]:
@@ -252,7 +252,7 @@ class _Former:
             readers(i, found)
             for j in index.operand_positions(i):
                 source = j
-                while self.is_view(source):
+                while self.is_view(source) and index.nodes[source].operands:
                     source = index.position[id(index.nodes[source].operands[0])]
                 if source in self.group_of:
                     found.add(self.group_of[source])

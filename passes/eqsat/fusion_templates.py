@@ -128,13 +128,24 @@ class FusionIndex:
             read = sum(o.type.nbytes for o in node.operands if o.kind not in FREE_KINDS)
             if node.kind in LAYOUT_KINDS or worth_folding(node.type.nbytes, read):
                 self.folded.add(i)
-        #: Pads that every reader reads through (convolutions and poolings load the padded
-        #: window with masks, lowering/template_pooling.py): views to kernel formation.
-        self.read_through: set[int] = {
-            i
-            for i, node in enumerate(self.nodes)
-            if _opaque_op(node) == "tensor.pad" and self._read_through(i)
-        }
+        #: Opaque nodes that launch nothing of their own, views to kernel formation: pads
+        #: every reader reads through (convolutions and poolings load the padded window with
+        #: masks, lowering/template_pooling.py), empty tensors, and the results after the
+        #: first of an op with several (a sort's indices: the sort's one launch writes both).
+        self.launchless: set[int] = set()
+        first_result: set[str] = set()
+        for i, node in enumerate(self.nodes):
+            op = _opaque_op(node)
+            if op is None:
+                continue
+            launch = str(node.attrs[0]).rsplit(":", 1)[0]
+            if (
+                op == "tensor.empty"
+                or (op == "tensor.pad" and self._read_through(i))
+                or launch in first_result
+            ):
+                self.launchless.add(i)
+            first_result.add(launch)
 
     def _read_through(self, i: int) -> bool:
         """Whether every reader of node i takes it as the window input of a convolution or
@@ -186,15 +197,15 @@ def is_convex(index: FusionIndex, members: frozenset[int]) -> bool:
 def template_of(index: FusionIndex, members: frozenset[int]) -> str | None:
     """The template of the group `members` (node positions), or None when it is illegal.
 
-    A lone reshape, or a pad its readers read through, is a "view" (no kernel). See the
-    module docstring for the rules.
+    A lone reshape, or an opaque node that launches nothing of its own (FusionIndex.launchless),
+    is a "view" (no kernel). See the module docstring for the rules.
     """
     nodes = [index.nodes[i] for i in sorted(members)]
     if not nodes or any(n.kind in FREE_KINDS for n in nodes) or members & index.folded:
         return None
     if len(nodes) == 1:
-        return "view" if members <= index.read_through else _single_template(nodes[0])
-    if members & index.read_through:
+        return "view" if members <= index.launchless else _single_template(nodes[0])
+    if members & index.launchless or not _float_boundary(index, members):
         return None
     if not is_convex(index, members):
         return None
@@ -234,6 +245,30 @@ def template_of(index: FusionIndex, members: frozenset[int]) -> str | None:
 def _core(node: Node) -> str | None:
     """The matmul-family template whose core op `node` is, if any."""
     return KINDS[node.kind].fusion_core
+
+
+def _is_float(node: Node) -> bool:
+    return node.dtype.startswith(("f", "bf"))
+
+
+def _float_boundary(index: FusionIndex, members: frozenset[int]) -> bool:
+    """Whether every value crossing the group's boundary is a float tensor: a kernel's
+    operands and results are (an integer or boolean value stays inside it)."""
+    for i in members:
+        node = index.nodes[i]
+        if any(
+            index.position[id(o)] not in members
+            and o.kind not in FREE_KINDS
+            and not _is_float(o)
+            for o in node.operands
+        ):
+            return False
+        outside = i in index.returned or any(
+            c not in members for c in index.consumers[i]
+        )
+        if outside and not _is_float(node):
+            return False
+    return True
 
 
 def _single_template(node: Node) -> str:

@@ -18,7 +18,8 @@ point. Graphs of at most `WHOLE_GRAPH` compute nodes are searched whole.
 
 Canonical form. A region's graph is written with its leaves renamed by first use: inputs
 (the function's and the values earlier regions make) `in0, in1, ...`, weights `w0, ...` and
-opaque ops `op0, ...`; types, attributes and splat values stay. Two regions with the same
+opaque ops by their op and result with the op renumbered (`linalg.generic#op0:0`); types,
+attributes and splat values stay. Two regions with the same
 canonical form (the same layer repeated, weights aside) are one search. The key of a search
 is the sha256 of that form, the target, the limits and the rulesets (`region_key`); a
 `RegionCache` given a directory also keeps results on disk under that key, so a second compile
@@ -293,7 +294,15 @@ def canonical_region(region: Region) -> CanonicalRegion:
         return table.setdefault(original, f"{prefix}{len(table)}")
 
     def opaque_name(node: Node) -> str:
-        name = rename("op", node.name)
+        # `<op>#<n>:<result>`: the op and the result stay (kernel formation reads them), the
+        # op's number is renumbered by first use.
+        op, numbered, index = node.name, node.name, ""
+        if "#" in node.name and ":" in node.name:
+            numbered, index = node.name.rsplit(":", 1)
+            op = numbered.split("#", 1)[0]
+            name = f"{op}#{rename('op', numbered)}:{index}"
+        else:
+            name = rename("op", node.name)
         result.opaque_names[name] = node.name
         return name
 

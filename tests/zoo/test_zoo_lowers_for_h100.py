@@ -19,6 +19,13 @@ pytestmark = pytest.mark.slow
 TOLERANCE = 1e-4
 
 
+#: Launches the optimiser does not count (known gaps): the CNNs' global average pool is one
+#: mean node over two axes, emitted as a sum and a division that the lowering launches
+#: separately; BERT keeps one bounds-checked gather in place for its side effect, outside the
+#: term graph, so no kernel is counted for it.
+EXTRA_LAUNCHES = {"resnet": 1, "depthwise": 1, "bert": 1}
+
+
 @pytest.fixture(scope="module")
 def h100_cache(tmp_path_factory):
     return tmp_path_factory.getbasetemp().parent / "zoo-h100-cache"
@@ -39,6 +46,11 @@ def test_every_kernel_compiles_and_the_plan_matches_eager(
     assert report["kernels"] and not failed, failed[:3]
 
     lowered = lower_module(compiled.mlir, input_precision="ieee")
+    # The optimiser's kernel count is the plan's launches.
+    (entry,) = report["optimizer"]["functions"]
+    assert len(lowered.launches()) == entry["kernels_after"] + EXTRA_LAUNCHES.get(
+        name, 0
+    )
     _, fresh = build(name, seed=1)
     with torch.no_grad():
         want = model(*fresh).float().numpy()

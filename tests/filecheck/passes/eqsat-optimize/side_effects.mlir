@@ -87,9 +87,11 @@ func.func @f16_chain(%a: tensor<32x2xf16>, %b: tensor<2x32xf16>, %c: tensor<32x2
 
 // CHECK-LABEL: func.func @f16_chain
 // CHECK-SAME:    (%[[A:.*]]: tensor<32x2xf16>, %[[B:.*]]: tensor<2x32xf16>, %[[C:.*]]: tensor<32x2xf16>)
-// CHECK:         %[[BC:.*]] = linalg.matmul ins(%[[B]], %[[C]] : tensor<2x32xf16>, tensor<32x2xf16>) outs(%{{.*}} : tensor<2x2xf32>)
-// CHECK:         %[[BC16:.*]] = linalg.generic {{.*}} ins(%[[BC]] : tensor<2x2xf32>) outs(%{{.*}} : tensor<2x2xf16>)
+// Each f16 product (accumulated in f32, then cast back) is one matmul kernel.
+// CHECK:         %[[BC16:.*]] = mirage.kernel (%[[B]], %[[C]]) : (tensor<2x32xf16>, tensor<32x2xf16>) -> tensor<2x2xf16> attributes {template = "matmul"}
+// CHECK:           linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<2x32xf16>, tensor<32x2xf16>) outs(%{{.*}} : tensor<2x2xf32>)
 // CHECK:           arith.truncf %{{.*}} : f32 to f16
-// CHECK:         %[[ABC:.*]] = linalg.matmul ins(%[[A]], %[[BC16]] : tensor<32x2xf16>, tensor<2x2xf16>) outs(%{{.*}} : tensor<32x2xf32>)
-// CHECK:         %[[OUT:.*]] = linalg.generic {{.*}} ins(%[[ABC]] : tensor<32x2xf32>) outs(%{{.*}} : tensor<32x2xf16>)
+// CHECK:         %[[OUT:.*]] = mirage.kernel (%[[A]], %[[BC16]]) : (tensor<32x2xf16>, tensor<2x2xf16>) -> tensor<32x2xf16> attributes {template = "matmul"}
+// CHECK:           linalg.matmul ins(%{{.*}}, %{{.*}} : tensor<32x2xf16>, tensor<2x2xf16>) outs(%{{.*}} : tensor<32x2xf32>)
+// CHECK:           arith.truncf %{{.*}} : f32 to f16
 // CHECK:         func.return %[[OUT]] : tensor<32x2xf16>
