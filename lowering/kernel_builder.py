@@ -102,7 +102,9 @@ def const_i32(value: int) -> SSAValue:
     return arith.ConstantOp(IntegerAttr(value, i32)).result
 
 
-def splat_const(value: float | int, element: Attribute, shape: Sequence[int]) -> SSAValue:
+def splat_const(
+    value: float | int, element: Attribute, shape: Sequence[int]
+) -> SSAValue:
     """A block of `shape` filled with `value` (a scalar constant when shape is ())."""
     integer = isinstance(element, (IntegerType, IndexType))
     # Splat values arrive as Python floats whatever the element type (a term graph's `full`).
@@ -129,9 +131,7 @@ def broadcast_to(value: SSAValue, shape: Sequence[int]) -> SSAValue:
     return tt.BroadcastOp(value, shape).result
 
 
-def tensor_operand_dims(
-    indexing_map: AffineMap, op: Operation
-) -> list[int | None]:
+def tensor_operand_dims(indexing_map: AffineMap, op: Operation) -> list[int | None]:
     """For each tensor dimension of a map, the iteration dim it reads (None: index 0)."""
     dims: list[int | None] = []
     for expr in indexing_map.results:
@@ -140,7 +140,9 @@ def tensor_operand_dims(
         elif isinstance(expr, AffineConstantExpr) and expr.value == 0:
             dims.append(None)
         else:
-            raise LoweringError(f"indexing map {indexing_map} is not a projected permutation", op)
+            raise LoweringError(
+                f"indexing map {indexing_map} is not a projected permutation", op
+            )
     return dims
 
 
@@ -157,13 +159,17 @@ class TileSpace:
     mask: SSAValue
     _offsets: dict[tuple, SSAValue] = field(default_factory=dict)
 
-    def offsets(self, tensor_shape: Sequence[int], dims: Sequence[int | None]) -> SSAValue:
+    def offsets(
+        self, tensor_shape: Sequence[int], dims: Sequence[int | None]
+    ) -> SSAValue:
         """Element offsets into a row-major tensor read at iteration dims `dims`."""
         key = (tuple(tensor_shape), tuple(dims))
         if key in self._offsets:
             return self._offsets[key]
         total: SSAValue | None = None
-        for size, stride, dim in zip(tensor_shape, row_major_strides(tensor_shape), dims):
+        for size, stride, dim in zip(
+            tensor_shape, row_major_strides(tensor_shape), dims
+        ):
             if dim is None or size == 1:
                 continue
             term = self.index[dim]
@@ -192,7 +198,11 @@ class TileSpace:
         return widen(load_elements(pointers, self.mask, element, other))
 
     def store(
-        self, pointer: SSAValue, tensor_type: Attribute, value: SSAValue, mask: SSAValue | None = None
+        self,
+        pointer: SSAValue,
+        tensor_type: Attribute,
+        value: SSAValue,
+        mask: SSAValue | None = None,
     ) -> None:
         """Write `value` to a row-major tensor indexed by the iteration dims in order.
 
@@ -207,7 +217,9 @@ class TileSpace:
 
 def _byte_pointers(pointers: SSAValue) -> SSAValue:
     """A block of i1 pointers as i8 pointers: an i1 tensor is stored one byte per element."""
-    return tt.BitcastOp(pointers, block_type(tt.ptr(i8), shape_of(pointers.type))).result
+    return tt.BitcastOp(
+        pointers, block_type(tt.ptr(i8), shape_of(pointers.type))
+    ).result
 
 
 def load_elements(
@@ -217,7 +229,9 @@ def load_elements(
     shape = shape_of(pointers.type)
     if element != i1:
         return tt.LoadOp(pointers, mask, splat_const(other, element, shape)).result
-    loaded = tt.LoadOp(_byte_pointers(pointers), mask, splat_const(other, i8, shape)).result
+    loaded = tt.LoadOp(
+        _byte_pointers(pointers), mask, splat_const(other, i8, shape)
+    ).result
     return CmpiOp(loaded, splat_const(0, i8, shape), "ne").result
 
 
@@ -228,6 +242,22 @@ def store_elements(pointers: SSAValue, value: SSAValue, mask: SSAValue) -> None:
         return
     byte = arith.ExtUIOp(value, block_type(i8, shape_of(value.type))).result
     tt.StoreOp(_byte_pointers(pointers), byte, mask)
+
+
+def unflatten(flat: SSAValue, sizes: Sequence[int]) -> list[SSAValue]:
+    """Row-major indices along `sizes` of the flat positions in the i32 block `flat`
+    (division and remainder by constants; none where a dimension needs neither)."""
+    shape = shape_of(flat.type)
+    numel = pymath.prod(sizes)
+    index: list[SSAValue] = []
+    for size, stride in zip(sizes, row_major_strides(sizes)):
+        value = flat
+        if stride != 1:
+            value = arith.DivSIOp(value, splat_const(stride, i32, shape)).result
+        if stride * size != numel:
+            value = arith.RemSIOp(value, splat_const(size, i32, shape)).result
+        index.append(value)
+    return index
 
 
 def flat_tile_space(
@@ -242,15 +272,7 @@ def flat_tile_space(
     start = arith.MuliOp(program, const_i32(block)).result
     flat = arith.AddiOp(splat(start, [block]), tt.MakeRangeOp(0, block)).result
     mask = CmpiOp(flat, splat_const(numel, i32, [block]), "slt").result
-    index: list[SSAValue] = []
-    for size, stride in zip(space_shape, row_major_strides(space_shape)):
-        value = flat
-        if stride != 1:
-            value = arith.DivSIOp(value, splat_const(stride, i32, [block])).result
-        if stride * size != numel:
-            value = arith.RemSIOp(value, splat_const(size, i32, [block])).result
-        index.append(value)
-    return TileSpace((block,), index, mask)
+    return TileSpace((block,), unflatten(flat, space_shape), mask)
 
 
 def body_type(element: Attribute) -> Attribute:
@@ -337,14 +359,23 @@ def emit_elementwise_body(
             continue
         if op.name == "tensor.extract":
             values[op.results[0]] = _extract(
-                generic, op, [value(v) for v in op.operands[1:]], loop_space(op), captured
+                generic,
+                op,
+                [value(v) for v in op.operands[1:]],
+                loop_space(op),
+                captured,
             )
             continue
         if op.regions or not op.name.startswith(("arith.", "math.")):
-            raise LoweringError(f"'{op.name}' inside a linalg.generic body is not supported", generic)
+            raise LoweringError(
+                f"'{op.name}' inside a linalg.generic body is not supported", generic
+            )
         if op.name in ("arith.index_cast", "arith.index_castui"):
             values[op.results[0]] = _cast_integer(
-                value(op.operands[0]), body_type(op.results[0].type), op.name.endswith("ui"), shape
+                value(op.operands[0]),
+                body_type(op.results[0].type),
+                op.name.endswith("ui"),
+                shape,
             )
             continue
         if op.name in ("arith.extf", "arith.truncf") and compute_type(
@@ -357,7 +388,9 @@ def emit_elementwise_body(
             values[op.results[0]] = _EXPANSIONS[op.name](value(op.operands[0]), shape)
             continue
         if op.name == "math.powf":
-            values[op.results[0]] = _powf(value(op.operands[0]), value(op.operands[1]), shape)
+            values[op.results[0]] = _powf(
+                value(op.operands[0]), value(op.operands[1]), shape
+            )
             continue
         new = op.create(
             operands=[value(v) for v in op.operands],
@@ -380,7 +413,9 @@ def _constant_attr(op: Operation) -> Attribute | None:
     return attr if attr is not None else op.attributes.get("value")
 
 
-def _cast_integer(value: SSAValue, target: Attribute, unsigned: bool, shape) -> SSAValue:
+def _cast_integer(
+    value: SSAValue, target: Attribute, unsigned: bool, shape
+) -> SSAValue:
     """An integer tile converted to `target` (an `arith.index_cast` in a kernel)."""
     have = element_type_of(value.type)
     if have == target:
@@ -503,7 +538,9 @@ def _powf(x: SSAValue, y: SSAValue, shape: Sequence[int]) -> SSAValue:
     negative = CmpfOp(x, zero, "olt").result
     flip = arith.AndIOp(negative, odd).result
     result = SelectOp(flip, arith.NegfOp(magnitude).result, magnitude).result
-    invalid = arith.AndIOp(negative, arith.XOrIOp(whole, splat_const(1, i1, shape)).result)
+    invalid = arith.AndIOp(
+        negative, arith.XOrIOp(whole, splat_const(1, i1, shape)).result
+    )
     nan = splat_const(float("nan"), element, shape)
     result = SelectOp(invalid.result, nan, result).result
     return SelectOp(CmpfOp(y, zero, "oeq").result, one, result).result

@@ -37,10 +37,10 @@ from mirage_mlir.lowering.kernel_builder import (
     const_i32,
     emit_elementwise_body,
     next_power_of_two,
-    row_major_strides,
     splat,
     splat_const,
     tensor_operand_dims,
+    unflatten,
 )
 from mirage_mlir.lowering.kernel_signature import kernel_for_group
 from mirage_mlir.lowering.template_reduction import (
@@ -68,20 +68,6 @@ def is_contraction_generic(op: Operation) -> bool:
     if "reduction" not in [str(t.data) for t in op.iterator_types]:
         return False
     return reduction_of(op) is not None
-
-
-def _decompose(flat: SSAValue, sizes: list[int], shape: list[int]) -> list[SSAValue]:
-    """Row-major indices along `sizes` of the flat numbers in the i32 block `flat`."""
-    numel = math.prod(sizes)
-    out = []
-    for size, stride in zip(sizes, row_major_strides(sizes)):
-        value = flat
-        if stride != 1:
-            value = arith.DivSIOp(value, splat_const(stride, i32, shape)).result
-        if stride * size != numel:
-            value = arith.RemSIOp(value, splat_const(size, i32, shape)).result
-        out.append(value)
-    return out
 
 
 def _output_loops(op: Operation, kinds: list[str]) -> list[int]:
@@ -129,7 +115,7 @@ def build_contraction_kernel(
         start = arith.MuliOp(tt.GetProgramIdOp(0).result, const_i32(bo)).result
         flat_out = arith.AddiOp(splat(start, [bo]), tt.MakeRangeOp(0, bo)).result
         out_mask = CmpiOp(flat_out, splat_const(numel_out, i32, [bo]), "slt").result
-        out_index = _decompose(tt.ExpandDimsOp(flat_out, 1).result, out_sizes, [bo, 1])
+        out_index = unflatten(tt.ExpandDimsOp(flat_out, 1).result, out_sizes)
         out_mask_2d = tt.BroadcastOp(tt.ExpandDimsOp(out_mask, 1), tile).result
         red_range = tt.MakeRangeOp(0, br).result
         loop_body = Block(arg_types=[i32, TensorType(acc_element, [bo])])
@@ -143,9 +129,7 @@ def build_contraction_kernel(
         with ImplicitBuilder(loop_body) as (r0, acc):
             flat_red = arith.AddiOp(splat(r0, [br]), red_range).result
             red_mask = CmpiOp(flat_red, splat_const(numel_red, i32, [br]), "slt").result
-            red_index = _decompose(
-                tt.ExpandDimsOp(flat_red, 0).result, red_sizes, [1, br]
-            )
+            red_index = unflatten(tt.ExpandDimsOp(flat_red, 0).result, red_sizes)
             index: list[SSAValue] = [None] * len(sizes)  # type: ignore[list-item]
             for d, value in zip(out_loops, out_index):
                 index[d] = tt.BroadcastOp(value, tile).result

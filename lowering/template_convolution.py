@@ -46,9 +46,9 @@ from mirage_mlir.lowering.kernel_builder import (
     LoweringError,
     TileSpace,
     const_i32,
-    row_major_strides,
     splat,
     splat_const,
+    unflatten,
 )
 from mirage_mlir.lowering.kernel_signature import kernel_for_group
 from mirage_mlir.lowering.layout_ops import PaddedOperand
@@ -131,21 +131,6 @@ def geometry(op: Operation) -> ConvGeometry:
     )
 
 
-def _split(flat: SSAValue, sizes: tuple[int, ...]) -> list[SSAValue]:
-    """Row-major indices along `sizes` of a 1-D block of flat positions."""
-    length = flat.type.get_shape()  # type: ignore[union-attr]
-    total = math.prod(sizes)
-    parts = []
-    for size, stride in zip(sizes, row_major_strides(sizes)):
-        value = flat
-        if stride != 1:
-            value = arith.DivSIOp(value, splat_const(stride, i32, length)).result
-        if stride * size != total:
-            value = arith.RemSIOp(value, splat_const(size, i32, length)).result
-        parts.append(value)
-    return parts
-
-
 def _as_rows(value: SSAValue, shape: list[int]) -> SSAValue:
     """A 1-D block along the first dimension of a 2-D block of `shape`."""
     return tt.BroadcastOp(tt.ExpandDimsOp(value, 1), shape).result
@@ -200,7 +185,7 @@ def build_convolution_kernel(
         rows = _range(tt.GetProgramIdOp(0).result, bm)
         cols = _range(tt.GetProgramIdOp(1).result, bn)
         g = tt.GetProgramIdOp(2).result
-        n, *out_pos = _split(rows, (geo.batch, *geo.out_spatial))
+        n, *out_pos = unflatten(rows, (geo.batch, *geo.out_spatial))
         a_shape, b_shape = [bm, bk], [bk, bn]
         # Loop-invariant parts of the input gather: the image and each window's start.
         image = _as_rows(n, a_shape)
@@ -223,7 +208,7 @@ def build_convolution_kernel(
         )
         with ImplicitBuilder(loop_body) as (k0, acc):
             ks = arith.AddiOp(splat(k0, [bk]), tt.MakeRangeOp(0, bk)).result
-            c, *window = _split(ks, (geo.channels, *geo.window))
+            c, *window = unflatten(ks, (geo.channels, *geo.window))
             a_mask = arith.AndIOp(
                 row_mask, _as_cols(_below(ks, geo.depth), a_shape)
             ).result
