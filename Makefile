@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/cpu_speed.py
 	$(PY) benchmarks/compile_cache.py
 	$(PY) benchmarks/zoo.py
+	$(PY) benchmarks/peer_cases.py
 	$(PY) benchmarks/deep_model.py
 
 clean:
