@@ -33,10 +33,22 @@ def known_lowering_gap(recipe: dict, shapes) -> str | None:
     such cases anyway, to see whether a fix holds)."""
     if os.environ.get("MIRAGE_FUZZ_KNOWN_BUGS") == "1":
         return None
-    if recipe["family"] == "norm" and shapes[0][-1] == 1:
-        # A norm over rows of one element: kernel formation makes a row-reduction group the
-        # row-reduction template refuses ("only reductions of the last loop ...").
-        return "norm over rows of one element"
+    family, shape = recipe["family"], shapes[0]
+    axis = {
+        "norm": -1,
+        "reduction": recipe.get("dim"),
+        "softmax": recipe.get("dim"),
+    }.get(family)
+    if axis is not None and shape[axis] == 1:
+        # A reduction over an axis of one element (a norm over rows of one element, a sum or
+        # max of a [1] tensor): kernel formation makes a reduction group, or leaves a lone
+        # reduction generic, that the templates refuse ("only reductions of the last loop
+        # ...", "'linalg.generic' cannot be lowered").
+        return "reduction over an axis of one element"
+    if family == "reduction" and len(shape) == 1 and not recipe.get("keepdim"):
+        # A whole 1-D tensor reduced to a 0-d one: no template takes a lone reduction generic
+        # with a rank-0 result ("'linalg.generic' cannot be lowered to Triton yet").
+        return "reduction to a 0-d tensor"
     return None
 
 
