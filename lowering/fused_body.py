@@ -13,16 +13,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, FloatAttr, IntegerAttr, TensorType
+from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
+    FloatAttr,
+    IntegerAttr,
+    TensorType,
+)
 from xdsl.ir import Operation, SSAValue
 
-from mirage_mlir.lowering.dtypes import compute_type
+from mirage_mlir.dialects import tt
+from mirage_mlir.lowering.dtypes import compute_type, narrow
 from mirage_mlir.lowering.kernel_builder import (
     LoweringError,
     TileSpace,
     emit_elementwise_body,
+    splat,
     splat_const,
     tensor_operand_dims,
+)
+from mirage_mlir.lowering.index_remap import (
+    index_of_space,
+    result_index,
+    row_major_offsets,
 )
 from mirage_mlir.lowering.layout_ops import LAYOUT_OPS, run_layout_op
 
@@ -113,7 +125,9 @@ class FusedBody:
     tiles: dict[SSAValue, SSAValue] = field(default_factory=dict)
     row_constant: set[SSAValue] = field(default_factory=set)
 
-    def read(self, value: SSAValue, dims: Sequence[int | None], user: Operation) -> SSAValue:
+    def read(
+        self, value: SSAValue, dims: Sequence[int | None], user: Operation
+    ) -> SSAValue:
         """The tile of `value` read at iteration dims `dims` of the space."""
         identity = list(dims) == list(range(len(self.space_shape)))
         if value in self.tiles:
@@ -131,7 +145,9 @@ class FusedBody:
         if scalar is not None:
             element = compute_type(value.type.get_element_type())  # type: ignore[union-attr]
             return splat_const(scalar, element, self.space.shape)
-        raise LoweringError(f"'{user.name}' reads a value this kernel does not have", user)
+        raise LoweringError(
+            f"'{user.name}' reads a value this kernel does not have", user
+        )
 
     def run(self, op: Operation) -> bool:
         """Evaluate `op` if it is elementwise (or free); False if it is not."""
@@ -159,9 +175,11 @@ class FusedBody:
             tiles.append(
                 self.read(op.outputs[0], list(range(len(self.space_shape))), op)
                 if out_arg.uses
-                else tiles[0]
-                if tiles
-                else splat_const(0.0, compute_type(out_arg.type), self.space.shape)
+                else (
+                    tiles[0]
+                    if tiles
+                    else splat_const(0.0, compute_type(out_arg.type), self.space.shape)
+                )
             )
             (self.tiles[op.results[0]],) = emit_elementwise_body(
                 op, tiles, self.space.shape, space=self.space, captured=self.pointers
@@ -177,3 +195,38 @@ class FusedBody:
                 + "x".join(map(str, self.space_shape)),
                 op,
             )
+
+
+def store_output(
+    body: FusedBody,
+    views: dict[SSAValue, Operation],
+    value: SSAValue,
+    pointer: SSAValue,
+    anchor: Operation,
+    kernel: str,
+) -> None:
+    """Write output `value` of `kernel` ("a matmul kernel"): a tile of `body`, or a view of one
+    through the layout ops in `views` (value -> the op that makes it), each lane at the
+    address its index maps to."""
+    space = body.space
+    chain: list[Operation] = []
+    source = value
+    while source in views:
+        chain.append(views[source])
+        source = views[source].operands[0]
+    if source not in body.tiles:
+        raise LoweringError(
+            f"{kernel}'s output must be a value of its epilogue", anchor
+        )
+    tile = body.read(source, list(range(len(body.space_shape))), anchor)
+    if not chain:
+        space.store(pointer, value.type, tile)
+        return
+    index = index_of_space(space.index, body.space_shape)
+    for op in reversed(chain):
+        index = result_index(op, index, space.shape)
+    out_type = value.type
+    assert isinstance(out_type, TensorType)
+    offsets = row_major_offsets(tuple(out_type.get_shape()), index, space.shape)
+    pointers = tt.AddPtrOp(splat(pointer, space.shape), offsets).result
+    tt.StoreOp(pointers, narrow(tile, out_type.get_element_type()), space.mask)

@@ -64,14 +64,11 @@ from mirage_mlir.lowering.dtypes import (
     round_through,
     widen,
 )
-from mirage_mlir.lowering.fused_body import FusedBody, KernelGroup
+from mirage_mlir.lowering.fused_body import FusedBody, KernelGroup, store_output
 from mirage_mlir.lowering.index_remap import (
     STORE_REMAP_OPS,
     Index,
     IndexedValues,
-    index_of_space,
-    result_index,
-    row_major_offsets,
 )
 from mirage_mlir.lowering.kernel_builder import (
     LoweringError,
@@ -405,33 +402,6 @@ def _store_views(group: KernelGroup, epilogue: list[Operation], body: FusedBody)
     return views
 
 
-def _store_epilogue(
-    space: TileSpace,
-    body: FusedBody,
-    views: dict[SSAValue, Operation],
-    output: SSAValue,
-    pointer: SSAValue,
-    anchor: Operation,
-) -> None:
-    """Write `output`, a value of the epilogue or a view of one, lane by lane."""
-    chain: list[Operation] = []
-    source = output
-    while source in views:
-        chain.append(views[source])
-        source = views[source].operands[0]
-    if source not in body.tiles:
-        raise LoweringError(
-            "an attention kernel's output must be a value of its epilogue", anchor
-        )
-    tile = body.read(source, list(range(len(body.space_shape))), anchor)
-    index = index_of_space(space.index, body.space_shape)
-    for op in reversed(chain):
-        index = result_index(op, index, space.shape)
-    offsets = row_major_offsets(_shape(output), index, space.shape)
-    pointers = tt.AddPtrOp(splat(pointer, space.shape), offsets).result
-    tt.StoreOp(pointers, narrow(tile, _element(output)), space.mask)
-
-
 def build_attention_kernel(
     name: str,
     group: KernelGroup,
@@ -581,6 +551,8 @@ def build_attention_kernel(
             body = FusedBody(space, _shape(op.result), pointers)
             body.tiles[op.result] = out
             views = _store_views(group, parts.epilogue, body)
-            _store_epilogue(space, body, views, group.outputs[0], out_pointer, op)
+            store_output(
+                body, views, group.outputs[0], out_pointer, op, "an attention kernel"
+            )
         tt.ReturnOp()
     return kernel, (-(-sq // bm), batch * hq)

@@ -36,8 +36,8 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 
 from mirage_mlir.dialects import tt
 from mirage_mlir.dialects.arith import CmpiOp
-from mirage_mlir.lowering.dtypes import compute_type, narrow
-from mirage_mlir.lowering.fused_body import FusedBody, KernelGroup
+from mirage_mlir.lowering.dtypes import compute_type
+from mirage_mlir.lowering.fused_body import FusedBody, KernelGroup, store_output
 from mirage_mlir.lowering.kernel_builder import (
     LoweringError,
     TileSpace,
@@ -46,12 +46,7 @@ from mirage_mlir.lowering.kernel_builder import (
     splat,
     splat_const,
 )
-from mirage_mlir.lowering.index_remap import (
-    STORE_REMAP_OPS,
-    index_of_space,
-    result_index,
-    row_major_offsets,
-)
+from mirage_mlir.lowering.index_remap import STORE_REMAP_OPS
 from mirage_mlir.lowering.kernel_signature import kernel_for_group
 from mirage_mlir.lowering.matmul_operands import (
     OperandReader,
@@ -98,13 +93,16 @@ def _products(group: KernelGroup) -> list[Product]:
     products = [product_of(op) for op in group.ops if op.name in MATMUL_OPS]
     if not 1 <= len(products) <= 2:
         raise LoweringError(
-            f"the matmul template takes one or two products, found {len(products)}", group.anchor
+            f"the matmul template takes one or two products, found {len(products)}",
+            group.anchor,
         )
     if len(products) == 2 and (
-        products[0].result.type != products[1].result.type or products[0].k != products[1].k
+        products[0].result.type != products[1].result.type
+        or products[0].k != products[1].k
     ):
         raise LoweringError(
-            "two products in one kernel must have the same shape and contracted size", group.anchor
+            "two products in one kernel must have the same shape and contracted size",
+            group.anchor,
         )
     return products
 
@@ -127,31 +125,10 @@ def _epilogue(
             views[op.results[0]] = op
             continue
         if not body.run(op):
-            raise LoweringError(f"'{op.name}' cannot be fused into a matmul epilogue", op)
+            raise LoweringError(
+                f"'{op.name}' cannot be fused into a matmul epilogue", op
+            )
     return views
-
-
-def _store(space: TileSpace, body: FusedBody, views, value: SSAValue, pointer, anchor) -> None:
-    """Write output `value`: a tile of the kernel, or a view of one (through its layout ops)."""
-    chain: list[Operation] = []
-    source = value
-    while source in views:
-        chain.append(views[source])
-        source = views[source].operands[0]
-    if source not in body.tiles:
-        raise LoweringError("a matmul kernel's output must be a value of its epilogue", anchor)
-    tile = body.read(source, list(range(len(body.space_shape))), anchor)
-    if not chain:
-        space.store(pointer, value.type, tile)
-        return
-    index = index_of_space(space.index, body.space_shape)
-    for op in reversed(chain):
-        index = result_index(op, index, space.shape)
-    out_type = value.type
-    assert isinstance(out_type, TensorType)
-    offsets = row_major_offsets(tuple(out_type.get_shape()), index, space.shape)
-    pointers = tt.AddPtrOp(splat(pointer, space.shape), offsets).result
-    tt.StoreOp(pointers, narrow(tile, out_type.get_element_type()), space.mask)
 
 
 def build_matmul_kernel(
@@ -166,7 +143,11 @@ def build_matmul_kernel(
     k = products[0].k
     batch_shape = shape[:-2]
     batch = math.prod(batch_shape)
-    bm, bn, bk = _tile(m, tiles.block_m), _tile(n, tiles.block_n), _tile(k, tiles.block_k)
+    bm, bn, bk = (
+        _tile(m, tiles.block_m),
+        _tile(n, tiles.block_n),
+        _tile(k, tiles.block_k),
+    )
     element = out_type.get_element_type()
     prologue = prologue_ops(group, [v for p in products for v in (p.lhs, p.rhs)])
 
@@ -174,7 +155,11 @@ def build_matmul_kernel(
     with ImplicitBuilder(kernel.body.block):
         rows = _range(tt.GetProgramIdOp(0).result, bm)
         cols = _range(tt.GetProgramIdOp(1).result, bn)
-        batch_index = batch_indices(tt.GetProgramIdOp(2).result, batch_shape) if batch_shape else []
+        batch_index = (
+            batch_indices(tt.GetProgramIdOp(2).result, batch_shape)
+            if batch_shape
+            else []
+        )
         reader = OperandReader(group, pointers, batch_index)
         k_range = tt.MakeRangeOp(0, bk).result
         # f16/bf16 tiles go to tt.dot as they are; the accumulator is f32.
@@ -182,7 +167,11 @@ def build_matmul_kernel(
         acc_type = TensorType(compute_type(element), [bm, bn])
         loop_body = Block(arg_types=[i32] + [acc_type] * len(products))
         loop = scf.ForOp(
-            const_i32(0), const_i32(k), const_i32(bk), [zero] * len(products), Region(loop_body)
+            const_i32(0),
+            const_i32(k),
+            const_i32(bk),
+            [zero] * len(products),
+            Region(loop_body),
         )
         with ImplicitBuilder(loop_body) as (k0, *accs):
             ks = arith.AddiOp(splat(k0, [bk]), k_range).result
@@ -206,8 +195,10 @@ def build_matmul_kernel(
                 results.append(tt.DotOp(a_tile, b_tile, acc, tiles.input_precision).d)
             scf.YieldOp(*results)
 
-        index = [tt.BroadcastOp(tt.ExpandDimsOp(rows, 1), [bm, bn]).result,
-                 tt.BroadcastOp(tt.ExpandDimsOp(cols, 0), [bm, bn]).result]
+        index = [
+            tt.BroadcastOp(tt.ExpandDimsOp(rows, 1), [bm, bn]).result,
+            tt.BroadcastOp(tt.ExpandDimsOp(cols, 0), [bm, bn]).result,
+        ]
         index[:0] = [splat(b, [bm, bn]) for b in batch_index]
         space = TileSpace((bm, bn), index, _mask_2d(rows, m, cols, n))
         body = FusedBody(space, shape, pointers)
@@ -215,7 +206,7 @@ def build_matmul_kernel(
             body.tiles[product.result] = result
         views = _epilogue(group, body, set(prologue))
         for value, pointer in zip(group.outputs, out_pointers):
-            _store(space, body, views, value, pointer, group.anchor)
+            store_output(body, views, value, pointer, group.anchor, "a matmul kernel")
         tt.ReturnOp()
     grid = (-(-m // bm), -(-n // bn), batch)
     return kernel, grid

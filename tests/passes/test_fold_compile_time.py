@@ -48,14 +48,14 @@ func.func @main(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
 """
 
 
-def _count(text: str, name: str) -> int:
+def _count(text: str) -> int:
     module = parse_mlir(text)
     (function,) = module.body.block.ops
     return fold_compile_time_ops(function.body.block)
 
 
 def test_batch_norm_statistics_become_a_weight():
-    assert _count(BATCH_NORM_SCALE, "main") == 2
+    assert _count(BATCH_NORM_SCALE) == 2
     lowered = lower_module(BATCH_NORM_SCALE)
     assert len(lowered.kernels) == 1  # only the op that reads the input
     x = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
@@ -69,7 +69,7 @@ def test_a_check_that_fails_on_the_weights_stays_to_fail_at_run_time():
         "%a = arith.addf %v, %eps : f32", "%a = arith.mulf %v, %zero : f32"
     )
     # sqrt(0 * var) is 0 everywhere: the check fails, so only the sqrt is folded.
-    assert _count(text, "main") == 1
+    assert _count(text) == 1
 
 
 POSITIONS = """
@@ -126,7 +126,7 @@ func.func @main(%x: tensor<ROWSx64xf32>) -> tensor<ROWSx64xf32> {
 @pytest.mark.parametrize("rows, folded", [(4, 1), (4096, 0)])
 def test_a_broadcast_is_folded_only_while_its_result_stays_small(rows, folded):
     # 4x64 floats is 1 KiB; 4096x64 is 1 MiB, over 64 KiB and 2x the 256-byte weight.
-    assert _count(BROADCAST.replace("ROWS", str(rows)), "main") == folded
+    assert _count(BROADCAST.replace("ROWS", str(rows))) == folded
 
 
 def test_bf16_results_fold_to_bf16_weights():

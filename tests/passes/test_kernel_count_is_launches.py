@@ -1,6 +1,6 @@
-"""The optimiser's kernel count is what the lowered plan launches (issue: counts drifted where
-one node is several ops, where an op has several results, and where a group could not be
-emitted as one kernel)."""
+"""The optimiser's kernel count is what the lowered plan launches: also where one node is
+several ops, where an op has several results, and where a group reads a boolean value.
+"""
 
 from __future__ import annotations
 
